@@ -1,0 +1,36 @@
+"""Inverted dropout masks, gradient clipping by global norm, and the mini-batch order."""
+import math
+
+import numpy as np
+
+
+def dropout_masks(seed: int, t: int, m: int, sizes, drop) -> list:
+    """Keep-masks (1 kept, 0 dropped) for each layer at step t; None where the drop probability is 0.
+
+    Drawn from a generator seeded by (seed, t) alone, so every race contestant and every worker draws the same ones.
+    """
+    if not any(drop):
+        return [None] * len(sizes)
+    rng = np.random.default_rng([seed, t, 0xD0])
+    return [None if p == 0 else (rng.random((m, n)) >= p).astype(np.float64) for n, p in zip(sizes, drop)]
+
+
+def clip_by_global_norm(g: np.ndarray, max_norm: float) -> tuple[float, float]:
+    """torch.nn.utils.clip_grad_norm_: scale g in place by min(1, max_norm / (||g|| + 1e-6)); returns norms before/after."""
+    norm = math.sqrt(float(np.dot(g, g)))
+    scale = min(1.0, max_norm / (norm + 1e-6))
+    if scale < 1.0:
+        g *= scale
+    return norm, norm * scale
+
+
+def batch_indices(seed: int, t: int, m: int, batch_size: int) -> np.ndarray:
+    """Rows of the training set used at step t: epoch e = t // batches_per_epoch is one seeded permutation of
+    the m rows, depending on (seed, e) only, so contestants with different batch sizes see the same order.
+    The last batch of an epoch may be smaller (PyTorch's DataLoader with drop_last=False)."""
+    if batch_size >= m:
+        return np.arange(m)
+    per_epoch = -(-m // batch_size)
+    epoch, k = divmod(t, per_epoch)
+    order = np.random.default_rng([seed, epoch]).permutation(m)
+    return order[k * batch_size: (k + 1) * batch_size]

@@ -1,0 +1,224 @@
+"""An experiment's spec: frozen, validated, with defaults in one place; round-trips to canonical JSON and a URL token.
+
+The state at step t is a pure function of (spec, t), so the spec's hash is the experiment's id.
+"""
+import base64
+import hashlib
+import json
+import zlib
+from dataclasses import asdict, dataclass, field
+
+from .network import validate_network
+from .optimizers import OPTIMIZERS
+from .schedules import SCHEDULES
+from .initializers import INITIALIZERS
+
+MAX_CONTESTANTS = 8
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """Sizes, activations, loss, and how the weights start (an initialiser and seed, or explicit values)."""
+
+    layers: tuple[int, ...] = (2, 2, 1)
+    activations: tuple[str, ...] = ("sigmoid", "sigmoid")
+    loss: str = "half_mse"
+    init: str = "xavier"
+    seed: int = 0
+    weights: tuple | None = None    # W^l as tuples of rows
+    biases: tuple | None = None
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """A named seeded dataset, or explicit X, Y (samples are rows)."""
+
+    dataset: str | None = "xor"
+    n: int | None = None
+    noise: float = 0.1
+    seed: int = 0
+    test_fraction: float = 0.0
+    features: tuple[str, ...] | None = None   # playground input features, e.g. ("x1", "x2", "x1x2")
+    X: tuple | None = None
+    Y: tuple | None = None
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    """A learning-rate schedule by name with its parameters (lr comes from the optimizer)."""
+
+    name: str = "constant"
+    params: tuple[tuple[str, float], ...] = ()
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    """One contestant: optimizer name, every hyperparameter resolved, batch size (None = full batch), schedule."""
+
+    name: str = "sgd"
+    hyper: tuple[tuple[str, float], ...] = ()
+    batch_size: int | None = None
+    schedule: ScheduleSpec = field(default_factory=ScheduleSpec)
+
+    @property
+    def lr(self) -> float:
+        return dict(self.hyper)["lr"]
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """Network, data, contestants, regularisation and the seed that orders batches and draws dropout masks."""
+
+    network: NetworkSpec = field(default_factory=NetworkSpec)
+    data: DataSpec = field(default_factory=DataSpec)
+    optimizers: tuple[OptimizerSpec, ...] = (OptimizerSpec(hyper=(("lr", 0.1), ("momentum", 0.0),
+                                                                   ("weight_decay", 0.0))),)
+    l2: float = 0.0
+    l1: float = 0.0
+    dropout: tuple[float, ...] = ()
+    clip_norm: float | None = None
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready dict (tuples become lists, hyperparameters and schedule params become objects)."""
+        d = asdict(self)
+        d["optimizers"] = [{"name": o.name, **dict(o.hyper), "batch_size": o.batch_size,
+                            "schedule": {"name": o.schedule.name, **dict(o.schedule.params)}}
+                           for o in self.optimizers]
+        return _lists(d)
+
+    def canonical_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+    @property
+    def id(self) -> str:
+        """A short hash of the canonical spec: equal specs, equal ids, on any machine."""
+        return hashlib.sha256(self.canonical_json().encode()).hexdigest()[:16]
+
+    def to_token(self) -> str:
+        """The spec compressed into a URL-safe token for the query string."""
+        packed = zlib.compress(self.canonical_json().encode(), 9)
+        return base64.urlsafe_b64encode(packed).decode().rstrip("=")
+
+    @staticmethod
+    def from_token(token: str) -> "Experiment":
+        try:
+            raw = zlib.decompress(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)), bufsize=1 << 16)
+            return experiment_from_dict(json.loads(raw))
+        except ValueError:
+            raise
+        except Exception:
+            raise ValueError("spec: not a valid spec token") from None
+
+
+def _lists(value):
+    if isinstance(value, (list, tuple)):
+        return [_lists(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _lists(v) for k, v in value.items()}
+    return value
+
+
+def _tuples(value):
+    if isinstance(value, (list, tuple)):
+        return tuple(_tuples(v) for v in value)
+    return value
+
+
+def _number(value, field_name, low=None, high=None, integer=False):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{field_name}: must be a number")
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"{field_name}: must be finite")
+    if integer and int(value) != value:
+        raise ValueError(f"{field_name}: must be a whole number")
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise ValueError(f"{field_name}: must be between {low} and {high}")
+    return int(value) if integer else float(value)
+
+
+def schedule_from_dict(d: dict | None) -> ScheduleSpec:
+    """{"name": "cosine", "lr_min": 0.001, "T": 100} -> ScheduleSpec with every parameter resolved."""
+    d = dict(d or {})
+    name = d.pop("name", "constant")
+    if name not in SCHEDULES:
+        raise ValueError(f"schedule.name: unknown '{name}' (choose from {', '.join(SCHEDULES)})")
+    return ScheduleSpec(name, tuple(sorted(SCHEDULES[name].params(d).items())))
+
+
+def optimizer_from_dict(d: dict, default_batch=None, default_schedule=None) -> OptimizerSpec:
+    """{"name": "adam", "lr": 0.01, ..., "batch_size": 16, "schedule": {...}} with defaults filled in.
+
+    A `batch_size` key (even null, meaning the full batch) overrides the experiment's; a missing one inherits it.
+    """
+    d = dict(d)
+    name = d.pop("name", "sgd")
+    if name not in OPTIMIZERS:
+        raise ValueError(f"optimizer.name: unknown '{name}' (choose from {', '.join(OPTIMIZERS)})")
+    batch = d.pop("batch_size") if "batch_size" in d else default_batch
+    if batch is not None:
+        batch = _number(batch, "optimizer.batch_size", 1, 100_000, integer=True)
+    schedule = schedule_from_dict(d.pop("schedule")) if d.get("schedule") is not None else \
+        (default_schedule or ScheduleSpec())
+    d.pop("schedule", None)
+    d.pop("label", None)
+    hyper = OPTIMIZERS[name].hyper(d)
+    return OptimizerSpec(name, tuple(sorted(hyper.items())), batch, schedule)
+
+
+def experiment_from_dict(d: dict) -> Experiment:
+    """Build and validate an Experiment from plain JSON data (as the API and the URL carry it)."""
+    if not isinstance(d, dict):
+        raise ValueError("spec: must be an object")
+    net = dict(d.get("network") or {})
+    layers = _tuples(net.get("layers", NetworkSpec.layers))
+    activations = _tuples(net.get("activations", ("sigmoid",) * (len(layers) - 1)))
+    loss = net.get("loss", "half_mse")
+    validate_network(layers, activations, loss)
+    init = net.get("init", "xavier")
+    if init not in INITIALIZERS:
+        raise ValueError(f"network.init: unknown '{init}' (choose from {', '.join(INITIALIZERS)})")
+    network = NetworkSpec(tuple(int(n) for n in layers), activations, loss, init,
+                          _number(net.get("seed", 0), "network.seed", 0, 2**32 - 1, integer=True),
+                          _tuples(net.get("weights")), _tuples(net.get("biases")))
+    data = dict(d.get("data") or {})
+    if data.get("X") is not None or data.get("Y") is not None:
+        data_spec = DataSpec(dataset=None, X=_tuples(data.get("X")), Y=_tuples(data.get("Y")),
+                             features=_tuples(data.get("features")))
+    else:
+        data_spec = DataSpec(
+            dataset=data.get("dataset", "xor"),
+            n=None if data.get("n") is None else _number(data["n"], "data.n", 1, 100_000, integer=True),
+            noise=_number(data.get("noise", 0.1), "data.noise", 0, 10),
+            seed=_number(data.get("seed", 0), "data.seed", 0, 2**32 - 1, integer=True),
+            test_fraction=_number(data.get("test_fraction", 0.0), "data.test_fraction", 0, 0.9),
+            features=_tuples(data.get("features")))
+    batch = d.get("batch_size")
+    if batch is not None:
+        batch = _number(batch, "batch_size", 1, 100_000, integer=True)
+    schedule = schedule_from_dict(d.get("schedule")) if d.get("schedule") is not None else ScheduleSpec()
+    raw_opts = d.get("optimizers")
+    if raw_opts is None:
+        raw_opts = [d.get("optimizer") or {"name": "sgd"}]
+    if not isinstance(raw_opts, (list, tuple)) or not 1 <= len(raw_opts) <= MAX_CONTESTANTS:
+        raise ValueError(f"optimizers: need 1 to {MAX_CONTESTANTS} optimizer objects")
+    optimizers = tuple(optimizer_from_dict(o, batch, schedule) for o in raw_opts)
+    dropout = d.get("dropout") or ()
+    depth = len(layers) - 1
+    if isinstance(dropout, (int, float)) and not isinstance(dropout, bool):
+        dropout = (float(dropout),) * (depth - 1) + (0.0,) if dropout else ()
+    dropout = tuple(_number(p, "dropout", 0, 0.95) for p in dropout)
+    if dropout and len(dropout) not in (depth - 1, depth):
+        raise ValueError(f"dropout: one probability per hidden layer ({depth - 1})")
+    if dropout and len(dropout) == depth - 1:
+        dropout = dropout + (0.0,)
+    if dropout and dropout[-1] != 0:
+        raise ValueError("dropout: the output layer cannot drop units")
+    if not any(dropout):
+        dropout = ()
+    clip = d.get("clip_norm")
+    return Experiment(
+        network=network, data=data_spec, optimizers=optimizers,
+        l2=_number(d.get("l2", 0.0) or 0.0, "l2", 0, 10), l1=_number(d.get("l1", 0.0) or 0.0, "l1", 0, 10),
+        dropout=dropout, clip_norm=None if clip is None else _number(clip, "clip_norm", 1e-6, 1e6),
+        seed=_number(d.get("seed", 0), "seed", 0, 2**32 - 1, integer=True))
