@@ -94,15 +94,28 @@ def start(prep: Prepared, K: int) -> Checkpoint:
     return Checkpoint(0, np.tile(theta0, (K, 1)), [])
 
 
-def train(spec: Experiment, steps: int, keep_path: bool = False) -> list[History]:
-    """Train every contestant `steps` steps from the same theta_0 on the same batch order; one History each."""
+@dataclass(frozen=True)
+class Run:
+    """A contestant's per-step History and its final theta."""
+
+    history: History
+    theta: np.ndarray
+
+
+def train_runs(spec: Experiment, steps: int, keep_path: bool = False) -> list[Run]:
+    """Train every contestant `steps` steps from the same theta_0 on the same batch order."""
     prep = prepare(spec)
     results: list = [None] * len(spec.optimizers)
     for batch_size, members in groups(spec).items():
         trainer = trainer_for(prep, members, batch_size, steps, start(prep, len(members)))
-        for k, history in zip(members, trainer.run(steps, keep_path)):
-            results[k] = history
+        for i, (k, history) in enumerate(zip(members, trainer.run(steps, keep_path))):
+            results[k] = Run(history, trainer.theta[i].copy())
     return results
+
+
+def train(spec: Experiment, steps: int, keep_path: bool = False) -> list[History]:
+    """Train every contestant `steps` steps from the same theta_0 on the same batch order; one History each."""
+    return [run.history for run in train_runs(spec, steps, keep_path)]
 
 
 def trainer_for(prep: Prepared, members, batch_size, horizon, checkpoint) -> StackedTrainer:

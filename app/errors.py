@@ -1,0 +1,36 @@
+"""Engine ValueErrors become 422s whose message names the field, in FastAPI's own error shape."""
+from fastapi import Request
+
+from .serialize import json_response
+
+
+def field_of(message: str) -> str:
+    """The engine writes 'field: what is wrong'; the field is what precedes the first colon."""
+    head, sep, _ = message.partition(":")
+    return head.strip() if sep and " " not in head.strip() else "body"
+
+
+def error_body(message: str, status: int = 422, loc_prefix=("body",)) -> dict:
+    return {"detail": [{"loc": [*loc_prefix, *field_of(message).split(".")], "msg": message, "type": "value_error"}]}
+
+
+async def value_error_handler(request: Request, exc: ValueError):
+    """422 with the engine's message."""
+    return json_response(error_body(str(exc)), status_code=422)
+
+
+class BudgetError(ValueError):
+    """A request over a size or work limit: still a 422 naming the field and the limit."""
+
+
+async def request_validation_handler(request: Request, exc):
+    """FastAPI's 422 for schema errors, with NaN/Inf inputs echoed as null so the error itself is valid JSON."""
+    errors = []
+    for error in exc.errors():
+        error = dict(error)
+        error.pop("ctx", None)
+        loc = [str(part) for part in error.get("loc", ())]
+        field = ".".join(p for p in loc[1:]) or "body"
+        error["msg"] = f"{field}: {error.get('msg', 'invalid')}"
+        errors.append(error)
+    return json_response({"detail": errors}, status_code=422)

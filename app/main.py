@@ -1,0 +1,54 @@
+"""Assembles the app: middleware, static files, Plotly's JS from its package, the API router and the pages."""
+from pathlib import Path
+
+import plotly
+from fastapi import FastAPI
+from fastapi.middleware.gzip import GZipMiddleware
+from fastapi.responses import FileResponse, PlainTextResponse
+from fastapi.staticfiles import StaticFiles
+
+from fastapi.exceptions import RequestValidationError
+
+from .errors import request_validation_handler, value_error_handler
+from .limits import BodySizeLimit
+from .routes import api, pages, playground_page, race_page, step_page
+from .settings import get_settings
+from .templating import STATIC_DIR
+
+PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+
+app = FastAPI(
+    title="backprop-viz",
+    version="1.0.0",
+    summary="Every number of one backpropagation step, from an exact NumPy engine.",
+    description=(
+        "JSON API v1 of backprop-viz. Bodies are JSON; matrices are lists of rows; samples are rows. "
+        "An experiment is a pure function of its spec: the same spec gives the same numbers on any worker. "
+        "Non-finite numbers produced by training (divergence) are `null`; errors are 4xx with a message "
+        "that names the field."
+    ),
+)
+app.add_exception_handler(ValueError, value_error_handler)
+app.add_exception_handler(RequestValidationError, request_validation_handler)
+app.add_middleware(GZipMiddleware, minimum_size=1024)
+app.add_middleware(BodySizeLimit, max_bytes=get_settings().max_body_bytes)
+app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+app.include_router(api.router)
+app.include_router(pages.router)
+app.include_router(step_page.router)
+app.include_router(race_page.router)
+app.include_router(playground_page.router)
+
+
+@app.get("/vendor/plotly.min.js", include_in_schema=False)
+def plotly_js():
+    """plotly.js from the installed plotly package: no CDN, cached for a day."""
+    return FileResponse(PLOTLY_JS, media_type="application/javascript",
+                        headers={"Cache-Control": "public, max-age=86400"})
+
+
+@app.get("/healthz", include_in_schema=False, response_class=PlainTextResponse)
+def healthz():
+    """Liveness probe."""
+    return "ok"

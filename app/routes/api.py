@@ -1,0 +1,200 @@
+"""JSON API v1: trace, train, race, step, gradcheck, surface, and the catalogues (datasets, presets, ...)."""
+import numpy as np
+from fastapi import APIRouter
+
+from engine.activations import ACTIVATIONS
+from engine.datasets import DATASETS, FEATURES
+from engine.experiment import CheckpointCache, prepare, state_at, step_record, train_runs
+from engine.gradcheck import check_experiment
+from engine.initializers import INITIALIZERS
+from engine.losses import LOSSES
+from engine.optimizers import OPTIMIZERS
+from engine.presets import PRESETS
+from engine.schedules import SCHEDULES
+from engine.spec import Experiment, experiment_from_dict
+from engine import surfaces
+
+from .. import payloads
+from ..errors import BudgetError
+from ..schemas import (ErrorOut, GradcheckRequest, RaceRequest, SpecRef, StepRequest, SurfaceRequest, TraceRequest,
+                       TrainRequest)
+from ..serialize import json_response
+from ..settings import get_settings
+
+ERRORS = {413: {"model": ErrorOut, "description": "Body too large"},
+          422: {"model": ErrorOut, "description": "Invalid input; `detail[].loc` names the field"}}
+router = APIRouter(prefix="/api/v1", tags=["api v1"], responses=ERRORS)
+cache = CheckpointCache(get_settings().checkpoint_cache_size)
+
+def work_units(prep, steps: int, contestants: int) -> float:
+    """Estimated cost, about a nanosecond a unit here: a fixed cost per step (NumPy call overhead), one per
+    contestant-step (its optimizer's update), and per row the multiply-adds plus ~16 elementwise ops per unit."""
+    rows = prep.X.shape[0] + prep.X_test.shape[0]
+    per_row = prep.net.n_params + 16 * sum(prep.net.layers[1:])
+    return steps * (150_000 + contestants * (40_000 + rows * per_row))
+
+
+def check_budget(prep, steps: int, contestants: int = 1, field: str = "steps"):
+    """Refuse a request whose estimated work is over the budget, naming the field and the limit."""
+    s = get_settings()
+    work = work_units(prep, steps, contestants)
+    if work > s.max_work:
+        raise BudgetError(f"{field}: this request needs about {work:.3g} work units, over the limit of "
+                          f"{s.max_work:.3g}; use fewer steps, contestants or rows, or a smaller network")
+    if prep.net.layers[0] > s.max_features:
+        raise BudgetError(f"network.layers: at most {s.max_features} inputs")
+
+
+def resolve(ref: SpecRef) -> Experiment:
+    """The Experiment of an inline spec or a URL token, with the contestant index checked."""
+    spec = Experiment.from_token(ref.spec_token) if ref.spec_token else experiment_from_dict(ref.spec.engine_dict())
+    if ref.contestant >= len(spec.optimizers):
+        raise ValueError(f"contestant: this spec has {len(spec.optimizers)} optimizer(s)")
+    return spec
+
+
+def ids(spec: Experiment) -> dict:
+    return {"spec_id": spec.id, "spec_token": spec.to_token()}
+
+
+def run_payload(spec: Experiment, steps: int) -> dict:
+    prep = prepare(spec)
+    check_budget(prep, steps, len(spec.optimizers))
+    runs = train_runs(spec, steps)
+    return {"runs": [payloads.history_payload(spec, prep, k, r.history, r.theta) for k, r in enumerate(runs)],
+            "steps": steps, **ids(spec)}
+
+
+@router.post("/trace", summary="One forward and backward pass at theta_0")
+def trace(body: TraceRequest):
+    """z, a, delta (one row per sample), dW and db for every layer, and the loss, at the initial weights."""
+    spec = experiment_from_dict({"network": body.network.model_dump(exclude_none=True),
+                                 "data": body.data.model_dump(exclude_none=True)})
+    prep = prepare(spec)
+    values = prep.X.shape[0] * sum(prep.net.layers[1:]) * 4
+    if values > 400_000:
+        raise BudgetError(f"data: a trace returns z, a, delta per sample: {values} values, over 400000")
+    return json_response(payloads.trace_payload(prep))
+
+
+@router.post("/train", summary="Train one optimizer")
+def train_one(body: TrainRequest):
+    """The training objective at theta_0 .. theta_steps, metrics per step, final weights, divergence."""
+    spec = experiment_from_dict(body.engine_dict())
+    result = run_payload(spec, body.steps)
+    run = result.pop("runs")[0]
+    return json_response({**run, **result})
+
+
+@router.post("/race", summary="Race 2 to 8 optimizers")
+def race(body: RaceRequest):
+    """Every contestant starts from the same theta_0 and sees the same batch order; one train result each."""
+    spec = experiment_from_dict(body.engine_dict())
+    return json_response(run_payload(spec, body.steps))
+
+
+@router.post("/step", summary="The full record of step t")
+def step(body: StepRequest):
+    """Forward, loss, deltas, gradients, optimizer state and update of step t (theta_t -> theta_{t+1})."""
+    spec = resolve(body)
+    prep = prepare(spec)
+    check_budget(prep, body.t + 1, field="t")
+    record = step_record(spec, body.t, body.contestant, cache)
+    return json_response({**payloads.step_payload(spec, prep, body.contestant, record), **ids(spec)})
+
+
+@router.post("/gradcheck", summary="Gradient check by central differences")
+def gradcheck(body: GradcheckRequest):
+    """Analytic vs numeric gradient per parameter at theta_t, the relative errors, and pass/fail at 1e-7."""
+    spec = resolve(body)
+    prep = prepare(spec)
+    check_budget(prep, body.t + 2 * min(body.max_params or prep.net.n_params, prep.net.n_params), field="max_params")
+    if body.max_params is None and prep.net.n_params > get_settings().max_gradcheck_params:
+        raise BudgetError(f"max_params: this network has {prep.net.n_params} parameters; check at most "
+                          f"{get_settings().max_gradcheck_params} (a seeded sample)")
+    result = check_experiment(spec, t=body.t, k=body.contestant, epsilon=body.epsilon,
+                              max_params=body.max_params, seed=body.seed)
+    return json_response({
+        "t": body.t, "epsilon": result.epsilon, "threshold": result.threshold, "passed": result.passed,
+        "difference": result.difference, "index": result.index, "names": result.names,
+        "analytic": result.analytic, "numeric": result.numeric, "relative_error": result.relative_error,
+        **ids(spec)})
+
+
+@router.post("/surface", summary="Loss surface and optimizer paths")
+def surface(body: SurfaceRequest):
+    """The loss over a grid of two parameters or of a filter-normalised 2-D slice, and each contestant's path."""
+    spec = resolve(body)
+    prep = prepare(spec)
+    res2 = body.resolution ** 2
+    check_budget(prep, body.steps, len(spec.optimizers))
+    check_budget(prep, max(1, res2 // 50), field="resolution")
+    if body.steps * len(spec.optimizers) * prep.net.n_params > 5_000_000:
+        raise BudgetError("steps: paths keep theta at every step; at most 5e6 values (steps x contestants x "
+                          f"parameters), this needs {body.steps * len(spec.optimizers) * prep.net.n_params:.3g}")
+    P = prep.net.n_params
+    runs = train_runs(spec, body.steps, keep_path=True) if body.steps else []
+    theta0 = prep.params0.flat()
+    if body.kind == "parameters":
+        if body.i >= P or body.j >= P or body.i == body.j:
+            raise ValueError(f"i: i and j must be two different parameter indices below {P}")
+        center = theta0
+        points = [center[[body.i, body.j]]] + [r.history.path[:, [body.i, body.j]] for r in runs]
+        span = body.span
+        if span is None:
+            reach = max((np.nanmax(np.abs(p - center[[body.i, body.j]]), initial=0) for p in points[1:]), default=0)
+            span = float(max(1.0, 1.2 * reach))
+        grid = surfaces.parameter_grid(prep.net, prep.params0, prep.X, prep.Y, body.i, body.j, span, span,
+                                       body.resolution, spec.l2, spec.l1)
+        paths = [r.history.path[:, [body.i, body.j]] for r in runs]
+        axes = [grid.u, grid.v]
+    else:
+        d1, d2 = surfaces.random_directions(prep.net, prep.params0, body.seed)
+        center = runs[0].theta if runs else theta0
+        paths = [surfaces.project(r.history.path, center, d1, d2) for r in runs]
+        span = body.span
+        if span is None:
+            reach = max((np.nanmax(np.abs(p), initial=0) for p in paths), default=0)
+            span = float(max(1.0, 1.2 * reach))
+        grid = surfaces.slice_grid(prep.net, center, d1, d2, prep.X, prep.Y, span, body.resolution, spec.l2, spec.l1)
+        axes = [grid.u, grid.v]
+    names = surfaces.parameter_names(prep.net)
+    return json_response({
+        "kind": body.kind, "u": axes[0], "v": axes[1], "loss": grid.loss, "span": span,
+        "axes": [names[body.i], names[body.j]] if body.kind == "parameters" else ["direction 1", "direction 2"],
+        "paths": paths, "steps": body.steps, **ids(spec)})
+
+
+@router.post("/spec", summary="Canonical form, id and URL token of a spec")
+def canonical(body: SpecRef):
+    """Fill in every default and hash the result: equal specs, equal ids, on any worker."""
+    spec = resolve(body)
+    return json_response({"spec": spec.to_dict(), **ids(spec)})
+
+
+@router.get("/datasets", summary="The datasets")
+def datasets():
+    """Every dataset's name, task, sizes and description."""
+    return json_response({"datasets": [vars(info) for info in DATASETS.values()], "features": list(FEATURES)})
+
+
+@router.get("/presets", summary="Ready experiments")
+def presets():
+    """The notes' worked example, XOR, y = 2x and a spiral classifier, as specs."""
+    return json_response({"presets": [{**p, "spec_token": experiment_from_dict(p["spec"]).to_token()}
+                                      for p in PRESETS]})
+
+
+@router.get("/catalog", summary="Activations, losses, initialisers, optimizers, schedules")
+def catalog():
+    """Names, defaults and equations of everything a spec can name (drives the pages' dropdowns)."""
+    return json_response({
+        "activations": [{"name": a.name, "latex": a.latex, "latex_grad": a.latex_grad, "output_only": a.output_only}
+                        for a in ACTIVATIONS.values()],
+        "losses": [{"name": l.name, "latex": l.latex, "latex_delta": l.latex_delta, "requires": l.requires}
+                   for l in LOSSES.values()],
+        "initializers": list(INITIALIZERS),
+        "optimizers": [{"name": o.name, "defaults": o.defaults, "equations": list(o.equations), "matches": o.matches}
+                       for o in OPTIMIZERS.values()],
+        "schedules": [{"name": s.name, "defaults": s.defaults, "equation": s.equation} for s in SCHEDULES.values()],
+    })
