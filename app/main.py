@@ -48,6 +48,12 @@ def plotly_js():
                         headers={"Cache-Control": "public, max-age=86400"})
 
 
+@app.get("/favicon.ico", include_in_schema=False)
+def favicon():
+    """Browsers ask for /favicon.ico whatever the page says."""
+    return FileResponse(STATIC_DIR / "favicon.svg", media_type="image/svg+xml")
+
+
 @app.get("/healthz", include_in_schema=False, response_class=PlainTextResponse)
 def healthz():
     """Liveness probe."""
