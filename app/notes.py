@@ -102,7 +102,7 @@ def worked_example():
         ("∂L/∂w_h = δ_h xᵀ", "[[−0.006, −0.009], [−0.008, −0.013]]", hidden.dW.ravel(), None),
     ]
     return [{"name": name, "printed": printed, "exact": ", ".join(f"{v:.4f}" for v in np.ravel(exact)),
-             "slip": slip} for name, printed, exact, slip in rows]
+             "values": [float(v) for v in np.ravel(exact)], "slip": slip} for name, printed, exact, slip in rows]
 
 
 def note_001_002():

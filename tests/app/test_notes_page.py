@@ -30,7 +30,7 @@ def test_worked_example_rows_agree_with_the_notes_or_name_the_slip():
     for name in ("a_h = σ(z_h)", "δ_o = (a_o − y) σ'(z_o)", "δ_h = w_oᵀ δ_o ⊙ σ'(z_h)", "∂L/∂w_o = δ_o a_hᵀ",
                  "∂L/∂w_h = δ_h xᵀ"):
         printed = [float(v.replace("−", "-")) for v in re.findall(r"[−-]?\d+\.\d+", rows[name]["printed"])]
-        exact = [float(v) for v in rows[name]["exact"].split(", ")]
+        exact = rows[name]["values"]
         assert [round(v, 3) for v in exact] == pytest.approx(printed, abs=1e-12), name
         assert rows[name]["slip"] is None
     for name in ("a_o = σ(z_o)", "L = ½(1 − a_o)²", "σ'(z_h)", "σ'(z_o)"):
