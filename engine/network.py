@@ -99,17 +99,17 @@ def init_params(net: Network, init: str = "xavier", seed: int = 0) -> Params:
 def params_from_lists(net: Network, weights, biases) -> Params:
     """Explicit W^l (n_l rows of n_{l-1}) and b^l; biases default to zero when omitted."""
     if len(weights) != net.depth:
-        raise ValueError(f"weights: need {net.depth} matrices, got {len(weights)}")
+        raise ValueError(f"network.weights: need {net.depth} matrices, got {len(weights)}")
     if biases is not None and len(biases) != net.depth:
-        raise ValueError(f"biases: need {net.depth} vectors, got {len(biases)}")
+        raise ValueError(f"network.biases: need {net.depth} vectors, got {len(biases)}")
     Ws, bs = [], []
     for l, (n_in, n_out) in enumerate(zip(net.layers[:-1], net.layers[1:])):
-        W = _as_array(weights[l], f"weights[{l}]")
+        W = _as_array(weights[l], f"network.weights[{l}]")
         if W.shape != (n_out, n_in):
-            raise ValueError(f"weights[{l}]: W^{l + 1} must be {n_out} rows of {n_in}, got shape {W.shape}")
-        b = np.zeros(n_out) if biases is None else _as_array(biases[l], f"biases[{l}]").reshape(-1)
+            raise ValueError(f"network.weights[{l}]: W^{l + 1} must be {n_out} rows of {n_in}, got shape {W.shape}")
+        b = np.zeros(n_out) if biases is None else _as_array(biases[l], f"network.biases[{l}]").reshape(-1)
         if b.shape != (n_out,):
-            raise ValueError(f"biases[{l}]: b^{l + 1} must have {n_out} values, got {b.size}")
+            raise ValueError(f"network.biases[{l}]: b^{l + 1} must have {n_out} values, got {b.size}")
         Ws.append(W)
         bs.append(b)
     return Params(tuple(Ws), tuple(bs))

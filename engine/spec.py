@@ -11,9 +11,11 @@ from dataclasses import asdict, dataclass, field
 from .network import validate_network
 from .optimizers import OPTIMIZERS
 from .schedules import SCHEDULES
+from .datasets import DATASETS, FEATURES
 from .initializers import INITIALIZERS
 
 MAX_CONTESTANTS = 8
+MAX_LAYER_WIDTH = 4096   # the engine's own sanity bound; the server's limits are tighter
 
 
 @dataclass(frozen=True)
@@ -102,13 +104,14 @@ class Experiment:
 
     @staticmethod
     def from_token(token: str) -> "Experiment":
+        """The spec a token carries; a token that does not decode raises ValueError('spec_token: ...')."""
         try:
-            raw = zlib.decompress(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)), bufsize=1 << 16)
-            return experiment_from_dict(json.loads(raw))
-        except ValueError:
-            raise
+            raw = zlib.decompressobj().decompress(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)),
+                                                  1 << 20)   # at most 1 MB of JSON: no zip bombs
+            data = json.loads(raw)
         except Exception:
-            raise ValueError("spec: not a valid spec token") from None
+            raise ValueError("spec_token: not a valid spec token") from None
+        return experiment_from_dict(data)
 
 
 def _lists(value):
@@ -137,12 +140,32 @@ def _number(value, field_name, low=None, high=None, integer=False):
     return int(value) if integer else float(value)
 
 
+def _object(value, field_name) -> dict:
+    """A JSON object, or ValueError naming the field."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError(f"{field_name}: must be an object")
+    return dict(value)
+
+
+def _name(value, field_name, choices) -> str:
+    """One of the registry's names, or ValueError naming the field and the choices."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{field_name}: unknown {value!r} (choose from {', '.join(choices)})")
+    return value
+
+
+def _sequence(value, field_name) -> tuple:
+    if not isinstance(value, (list, tuple)):
+        raise ValueError(f"{field_name}: must be a list")
+    return tuple(value)
+
+
 def schedule_from_dict(d: dict | None) -> ScheduleSpec:
     """{"name": "cosine", "lr_min": 0.001, "T": 100} -> ScheduleSpec with every parameter resolved."""
-    d = dict(d or {})
-    name = d.pop("name", "constant")
-    if name not in SCHEDULES:
-        raise ValueError(f"schedule.name: unknown '{name}' (choose from {', '.join(SCHEDULES)})")
+    d = _object(d, "schedule")
+    name = _name(d.pop("name", "constant"), "schedule.name", SCHEDULES)
     return ScheduleSpec(name, tuple(sorted(SCHEDULES[name].params(d).items())))
 
 
@@ -151,10 +174,8 @@ def optimizer_from_dict(d: dict, default_batch=None, default_schedule=None) -> O
 
     A `batch_size` key (even null, meaning the full batch) overrides the experiment's; a missing one inherits it.
     """
-    d = dict(d)
-    name = d.pop("name", "sgd")
-    if name not in OPTIMIZERS:
-        raise ValueError(f"optimizer.name: unknown '{name}' (choose from {', '.join(OPTIMIZERS)})")
+    d = _object(d, "optimizer")
+    name = _name(d.pop("name", "sgd"), "optimizer.name", OPTIMIZERS)
     batch = d.pop("batch_size") if "batch_size" in d else default_batch
     if batch is not None:
         batch = _number(batch, "optimizer.batch_size", 1, 100_000, integer=True)
@@ -166,33 +187,67 @@ def optimizer_from_dict(d: dict, default_batch=None, default_schedule=None) -> O
     return OptimizerSpec(name, tuple(sorted(hyper.items())), batch, schedule)
 
 
+def _matrix(value, field_name):
+    """Rows of finite numbers, as nested tuples (the spec must be hashable)."""
+    rows = _sequence(value, field_name)
+    out = []
+    for i, r in enumerate(rows):
+        out.append(tuple(_number(v, f"{field_name}[{i}]") for v in _sequence(r, f"{field_name}[{i}]")))
+    return tuple(out)
+
+
+def _features(value):
+    if value is None:
+        return None
+    names = _sequence(value, "data.features")
+    for name in names:
+        _name(name, "data.features", FEATURES)
+    return names
+
+
 def experiment_from_dict(d: dict) -> Experiment:
     """Build and validate an Experiment from plain JSON data (as the API and the URL carry it)."""
     if not isinstance(d, dict):
         raise ValueError("spec: must be an object")
-    net = dict(d.get("network") or {})
-    layers = _tuples(net.get("layers", NetworkSpec.layers))
-    activations = _tuples(net.get("activations", ("sigmoid",) * (len(layers) - 1)))
+    net = _object(d.get("network"), "network")
+    layers = tuple(_number(n, "layers", 1, MAX_LAYER_WIDTH, integer=True)
+                   for n in _sequence(net.get("layers", NetworkSpec.layers), "layers"))
+    activations = _sequence(net.get("activations", ("sigmoid",) * (len(layers) - 1)), "activations")
+    if not all(isinstance(a, str) for a in activations):
+        raise ValueError("activations: must be names")
     loss = net.get("loss", "half_mse")
+    if not isinstance(loss, str):
+        raise ValueError("loss: must be a name")
     validate_network(layers, activations, loss)
-    init = net.get("init", "xavier")
-    if init not in INITIALIZERS:
-        raise ValueError(f"network.init: unknown '{init}' (choose from {', '.join(INITIALIZERS)})")
-    network = NetworkSpec(tuple(int(n) for n in layers), activations, loss, init,
+    init = _name(net.get("init", "xavier"), "network.init", INITIALIZERS)
+    weights, biases = net.get("weights"), net.get("biases")
+    if weights is not None or biases is not None:
+        # Shapes and finiteness are checked now, so a spec that cannot run never gets an id or a token.
+        from .network import Network, params_from_lists
+        if weights is None:
+            raise ValueError("network.biases: give weights too, or neither")
+        params = params_from_lists(Network(layers, activations, loss), _sequence(weights, "network.weights"),
+                                   None if biases is None else _sequence(biases, "network.biases"))
+        weights = tuple(tuple(tuple(float(v) for v in r) for r in W) for W in params.W)
+        biases = tuple(tuple(float(v) for v in b) for b in params.b)
+    network = NetworkSpec(layers, activations, loss, init,
                           _number(net.get("seed", 0), "network.seed", 0, 2**32 - 1, integer=True),
-                          _tuples(net.get("weights")), _tuples(net.get("biases")))
-    data = dict(d.get("data") or {})
+                          weights, biases)
+    data = _object(d.get("data"), "data")
     if data.get("X") is not None or data.get("Y") is not None:
-        data_spec = DataSpec(dataset=None, X=_tuples(data.get("X")), Y=_tuples(data.get("Y")),
-                             features=_tuples(data.get("features")))
+        data_spec = DataSpec(dataset=None, X=_matrix(data.get("X"), "data.X"), Y=_matrix(data.get("Y"), "data.Y"),
+                             features=_features(data.get("features")))
     else:
+        name = _name(data.get("dataset", "xor"), "data.dataset", DATASETS)
+        info = DATASETS[name]
         data_spec = DataSpec(
-            dataset=data.get("dataset", "xor"),
-            n=None if data.get("n") is None else _number(data["n"], "data.n", 1, 100_000, integer=True),
+            dataset=name,
+            n=None if data.get("n") is None or info.fixed else
+            _number(data["n"], "data.n", 4, info.max_n, integer=True),
             noise=_number(data.get("noise", 0.1), "data.noise", 0, 10),
             seed=_number(data.get("seed", 0), "data.seed", 0, 2**32 - 1, integer=True),
             test_fraction=_number(data.get("test_fraction", 0.0), "data.test_fraction", 0, 0.9),
-            features=_tuples(data.get("features")))
+            features=_features(data.get("features")))
     batch = d.get("batch_size")
     if batch is not None:
         batch = _number(batch, "batch_size", 1, 100_000, integer=True)
@@ -200,6 +255,8 @@ def experiment_from_dict(d: dict) -> Experiment:
     raw_opts = d.get("optimizers")
     if raw_opts is None:
         raw_opts = [d.get("optimizer") or {"name": "sgd"}]
+    elif not isinstance(raw_opts, (list, tuple)):
+        raise ValueError("optimizers: must be a list of optimizer objects")
     if not isinstance(raw_opts, (list, tuple)) or not 1 <= len(raw_opts) <= MAX_CONTESTANTS:
         raise ValueError(f"optimizers: need 1 to {MAX_CONTESTANTS} optimizer objects")
     optimizers = tuple(optimizer_from_dict(o, batch, schedule) for o in raw_opts)
@@ -207,7 +264,7 @@ def experiment_from_dict(d: dict) -> Experiment:
     depth = len(layers) - 1
     if isinstance(dropout, (int, float)) and not isinstance(dropout, bool):
         dropout = (float(dropout),) * (depth - 1) + (0.0,) if dropout else ()
-    dropout = tuple(_number(p, "dropout", 0, 0.95) for p in dropout)
+    dropout = tuple(_number(p, "dropout", 0, 0.95) for p in _sequence(dropout, "dropout"))
     if dropout and len(dropout) not in (depth - 1, depth):
         raise ValueError(f"dropout: one probability per hidden layer ({depth - 1})")
     if dropout and len(dropout) == depth - 1:
