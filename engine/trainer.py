@@ -2,12 +2,22 @@
 
 Teaching-size networks are bound by the number of NumPy calls, not by arithmetic (../shared/RECIPES.md), so:
   * every contestant's parameters are one row of theta (K, P); W^l and b^l are views of it, the bias fused as
-    the last column of [W^l | b^l] and the inputs carry a column of ones, so z = [a 1] @ [W b]^T is one call;
-  * the K contestants go through `np.matmul` together on a leading axis (a race costs little more than a run);
-  * buffers are allocated once and written with `out=`; the update is a few calls on the whole of theta.
+    the last column of [W^l | b^l] and every layer input carries a row of ones, so z = [W b] [a; 1] is one call;
+  * samples run along the last axis (the notes' column vectors side by side): per contestant a^l is one
+    contiguous (n_l, mb) block. With samples as rows the ones column sits inside every row, each a^l is a
+    strided view, and an elementwise call on it is 4-5x slower (sigma' alone takes three per layer);
+  * the K contestants go through `np.matmul` together on a leading axis, so a race pays the per-call overhead
+    once, not K times (its arithmetic, mostly exp, still grows with K); one contestant drops that axis and uses
+    np.dot, about 1 us less per call on tiny matrices and bit for bit the same result;
+  * buffers are allocated once and written with `out=`; the update is a few calls on the whole of theta;
+  * the per-step summaries are sums written straight into the history arrays, one or two calls each (the bce
+    loss is one dot product [softplus(z^L) | z^L] . [1 | -y], the accuracy another); the divisions by the number
+    of samples happen once per run, not once per step;
+  * features that are off (dropout, penalties, clipping, a test set, mini-batches) cost nothing.
 `engine.backprop` is the readable reference; tests hold this loop to it.
 """
 from dataclasses import dataclass, field
+from math import isfinite
 
 import numpy as np
 from scipy.special import expit
@@ -16,7 +26,7 @@ from .activations import ACTIVATIONS, apply_grad
 from .losses import output_delta
 from .network import Network, Params
 from .optimizers import Optimizer
-from .regularization import batch_indices, dropout_masks
+from .regularization import dropout_masks
 
 
 @dataclass
@@ -67,11 +77,15 @@ class Checkpoint:
         return Checkpoint(self.t, self.theta.copy(), [{k: v.copy() for k, v in s.items()} for s in self.states])
 
 
-_FORWARD_OUT = {
-    "sigmoid": lambda z, out: expit(z, out=out),
-    "tanh": lambda z, out: np.tanh(z, out=out),
-    "relu": lambda z, out: np.maximum(z, 0.0, out=out),
-}
+def _relu(z, out):
+    return np.maximum(z, 0.0, out=out)
+
+
+# sigma(z) written into a buffer by one call; the same functions engine.activations applies, so bit for bit equal
+# (np.positive is an exact copy, the identity). The others go through engine.activations.
+_FORWARD_OUT = {"sigmoid": expit, "tanh": np.tanh, "relu": _relu, "linear": np.positive}
+# losses whose sum over the samples the summaries take as one dot product (see StackedTrainer._summarize)
+_DOT_LOSSES = ("bce", "half_mse", "mse")
 
 
 def weight_mask(net: Network) -> np.ndarray:
@@ -90,6 +104,72 @@ def layer_offsets(net: Network) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.intp)
 
 
+class _Pass:
+    """Preallocated arrays for a forward (and backward) pass of K contestants over mb samples, column layout.
+
+    Layer l multiplies [W^l b^l] by `inputs[l]` = [a^{l-1}; 1] (a last row of ones), writes z^l into `z[l]` and
+    sigma(z^l) into `a[l]`, which for a hidden layer is the top of the next layer's input buffer. The arrays used
+    for computing drop the contestant axis when K == 1; the summaries reduce over the `*_flat` (K, ...) views.
+    """
+
+    def __init__(self, net: Network, K: int, mb: int, backward: bool, dropout: bool):
+        sizes, n_L = net.layers, net.layers[-1]
+        one = (lambda x: x[0]) if K == 1 else (lambda x: x)
+        self.K, self.mb = K, mb
+        self.plan = None                                               # StackedTrainer._plan fills it in
+        self.x = np.ones((sizes[0] + 1, mb))                           # [x; 1], shared by every contestant
+        hidden = [np.ones((K, n + 1, mb)) for n in sizes[1:-1]]        # [a^l; 1]
+        self.head = np.empty((K, 2, n_L * mb))                         # [terms | z^L], see _summarize
+        self.terms = self.head[:, 0].reshape(K, n_L, mb)                # softplus(z^L) for bce, a^L - y for mse
+        self.z_out = self.head[:, 1].reshape(K, n_L, mb)                # z^L is written here by the forward pass
+        self.a_out = np.empty((K, n_L, mb))
+        self.head_flat = self.head.reshape(K, 2 * n_L * mb)
+        self.terms_flat = self.head[:, 0]
+        self.a_out_flat = self.a_out.reshape(K, n_L * mb)
+        self.inputs = [self.x] + [one(h) for h in hidden]
+        self.inputs_T = [a.swapaxes(-1, -2) for a in self.inputs]      # for dW^l = delta^l [a^{l-1}; 1]^T
+        self.a = [one(h)[..., :-1, :] for h in hidden] + [one(self.a_out)]
+        self.z = [one(np.empty((K, n, mb))) for n in sizes[1:-1]] + [one(self.z_out)]
+        # the activation before dropout (sigma' needs it); the dropped one goes into `a`, as the next layer sees it
+        self.clean = [np.empty_like(a) for a in self.a] if dropout else None
+        if backward:
+            # every delta^l in one (K, sum_l n_l mb) block, so the squared norms of all layers can be two calls
+            counts = [n * mb for n in sizes[1:]]
+            self.delta_all = np.empty((K, sum(counts)))
+            self.delta_starts = np.cumsum([0] + counts[:-1])
+            deltas = [self.delta_all[:, o:o + c].reshape(K, n, mb)
+                      for o, c, n in zip(self.delta_starts, counts, sizes[1:])]
+            self.delta = [one(d) for d in deltas]
+            self.delta_flat = [d.reshape(K, -1) for d in deltas]
+            # ||delta^l||^2 of every layer: square the block and np.add.reduceat it (2 calls), or one vecdot per
+            # layer, which streams large blocks 3-4x faster (measured: the former wins below ~2000 values a layer)
+            self.delta_sq = np.empty_like(self.delta_all) if sum(counts) < 2000 * len(counts) else None
+            self.scratch = [one(np.empty((K, n, mb))) for n in sizes[1:]]     # sigma'(z^l)
+            self.y = np.empty((n_L, mb))                                # the batch's targets, column layout
+
+    def load(self, X, Y, classify: bool):
+        """Fix this pass to one data set: its inputs, targets and the vectors the summaries are dot products with."""
+        self.x[:-1] = X.T
+        self.y_rows = Y
+        self.y = np.ascontiguousarray(Y.T)
+        self.loss_coef = np.concatenate([np.ones(Y.size), -self.y.ravel()])   # bce: sum_i l_i = head . this
+        if not classify:
+            return
+        if Y.shape[1] == 1:
+            # correct_i = [p_i == y_i] = (1 - y_i) + p_i (2 y_i - 1), for p = [a > 0.5], y = [y > 0.5]
+            positive = (self.y > 0.5).ravel()
+            self.sign = np.where(positive, 1.0, -1.0)
+            self.n_negative = float(np.count_nonzero(~positive))
+            self.predicted = np.empty((self.K, Y.size))
+        else:
+            self.labels = Y.argmax(axis=1)
+            self.n_negative = 0.0
+            self.argmax = np.empty((self.K, self.mb), dtype=np.intp)
+            self.hits = np.empty((self.K, self.mb))
+            self.ones = np.ones(self.mb)
+        self.n_accuracy = float(self.mb)
+
+
 class StackedTrainer:
     """Trains K contestants from one checkpoint on the same batches; `run(steps)` returns a History each."""
 
@@ -101,7 +181,7 @@ class StackedTrainer:
         self.contestants, self.reg, self.seed, self.classify = contestants, reg, seed, classify
         self.m = X.shape[0]
         self.batch_size = self.m if batch_size is None else min(batch_size, self.m)
-        self.K = len(contestants)
+        self.K = K = len(contestants)
         self.t = start.t
         self.theta = start.theta.copy()
         self.states = [{k: v.copy() for k, v in s.items()} for s in start.states] or \
@@ -110,108 +190,190 @@ class StackedTrainer:
         offsets = layer_offsets(net)
         self.offsets = offsets
         shapes = [(n_out, n_in + 1) for n_in, n_out in zip(net.layers[:-1], net.layers[1:])]
-        self.W = [self.theta[:, o:o + r * c].reshape(self.K, r, c) for o, (r, c) in zip(offsets, shapes)]
-        self.gW = [self.grad[:, o:o + r * c].reshape(self.K, r, c) for o, (r, c) in zip(offsets, shapes)]
+        self.W = [self.theta[:, o:o + r * c].reshape(K, r, c) for o, (r, c) in zip(offsets, shapes)]
+        self.gW = [self.grad[:, o:o + r * c].reshape(K, r, c) for o, (r, c) in zip(offsets, shapes)]
+        # What the passes compute with. One contestant: 2-D arrays and np.dot, which costs ~1 us less per call than
+        # np.matmul on tiny matrices and gives the same bits as each matrix of a stacked np.matmul (a contestant's
+        # numbers must not depend on how many others race with it). (W^l)^T without its bias column carries delta
+        # back.
+        self._mm = np.dot if K == 1 else np.matmul
+        self._W = [w[0] if K == 1 else w for w in self.W]
+        self._gW = [g[0] if K == 1 else g for g in self.gW]
+        self._W_back = [w[..., :-1].swapaxes(-1, -2) for w in self._W]
         self.wmask = weight_mask(net)
+        self._grad_sq = np.empty_like(self.grad)
         self.dropout = tuple(reg.dropout) or (0.0,) * net.depth
-        self._buffers = {}
-        self._inputs = {}
+        self._keep = [1.0 - p for p in self.dropout]
+        acts = net.activations
+        self._forward_out = [_FORWARD_OUT.get(name) for name in acts]
+        # sigmoid + bce and softmax + cross-entropy: delta^L = a^L - y (note 003); (half_)mse: the error times
+        # sigma'(z^L), computed here for the activations _times_sigma_prime knows (softmax: engine.losses)
+        self._delta_is_error = net.loss_fn.requires is not None
+        self._delta_of_error = net.loss in ("half_mse", "mse") and acts[-1] in ("sigmoid", "tanh", "relu", "linear")
+        self._loss = net.loss if net.loss in _DOT_LOSSES else None
+        self._train_passes: dict[int, _Pass] = {}
+        self._eval_passes: dict[str, _Pass] = {}
+        self._epoch, self._order = None, None
+        self._XT = self._YT = None
 
-    # ---- buffers -------------------------------------------------------------------------------------------
-    def _buffers_for(self, mb: int):
-        """Preallocated arrays for a batch of mb rows (the last batch of an epoch may be smaller)."""
-        if mb not in self._buffers:
-            K, sizes = self.K, self.net.layers
-            A = [np.ones((mb, sizes[0] + 1))]                       # inputs with the ones column
-            A += [np.ones((K, mb, n + 1)) for n in sizes[1:-1]]     # hidden activations with ones column
-            A += [np.empty((K, mb, sizes[-1]))]
-            Z = [np.empty((K, mb, n)) for n in sizes[1:]]
-            D = [np.empty((K, mb, n)) for n in sizes[1:]]
-            U = [np.empty((K, mb, n)) for n in sizes[1:]]
-            self._buffers[mb] = (A, Z, D, U)
-        return self._buffers[mb]
+    # ---- buffers and batches -------------------------------------------------------------------------------
+    def _train_pass(self, mb: int) -> _Pass:
+        """The training pass for batches of mb rows (the last batch of an epoch may be smaller)."""
+        p = self._train_passes.get(mb)
+        if p is None:
+            p = self._train_passes[mb] = _Pass(self.net, self.K, mb, True, any(self.dropout))
+            if mb == self.m and self.batch_size >= self.m:     # the full batch: loaded once
+                p.load(self.X, self.Y, self.classify)
+        return p
 
-    def _load_batch(self, rows, A0):
-        """Copy the batch's inputs into the ones-augmented input buffer; return the batch targets."""
-        if rows is None:
-            if self._inputs.get(id(A0)) is not True:                # the full batch is loaded once
-                A0[:, :-1] = self.X
-                self._inputs[id(A0)] = True
-            return self.Y
-        self._inputs[id(A0)] = False
-        np.take(self.X, rows, axis=0, out=A0[:, :-1])
-        return self.Y[rows]
+    def _eval_pass(self, which: str) -> _Pass:
+        """Evaluation mode (no dropout) on the whole training set or the test set, loaded once."""
+        p = self._eval_passes.get(which)
+        if p is None:
+            X, Y = (self.X, self.Y) if which == "train" else (self.X_test, self.Y_test)
+            p = self._eval_passes[which] = _Pass(self.net, self.K, X.shape[0], False, False)
+            p.load(X, Y, self.classify)
+        return p
+
+    def _rows(self, t: int) -> np.ndarray:
+        """regularization.batch_indices(seed, t, m, batch_size), drawing each epoch's permutation once, not per step.
+
+        Tests hold the two equal (every step record's rows come from batch_indices)."""
+        m, size = self.m, self.batch_size
+        per_epoch = -(-m // size)
+        epoch, k = divmod(t, per_epoch)
+        if epoch != self._epoch:
+            self._epoch, self._order = epoch, np.random.default_rng([self.seed, epoch]).permutation(m)
+        return self._order[k * size: (k + 1) * size]
+
+    def _load_batch(self, p: _Pass, rows):
+        """Copy the batch's inputs and targets into the pass's column-layout buffers."""
+        if self._XT is None:
+            self._XT, self._YT = np.ascontiguousarray(self.X.T), np.ascontiguousarray(self.Y.T)
+        np.take(self._XT, rows, axis=1, out=p.x[:-1])
+        np.take(self._YT, rows, axis=1, out=p.y)
+
+    def _masks(self, t: int, mb: int):
+        """Step t's keep-masks (those of engine.regularization), transposed to the column layout."""
+        masks = dropout_masks(self.seed, t, mb, self.net.layers[1:], self.dropout)
+        return [None if mask is None else mask.T for mask in masks]
 
     # ---- the three passes ----------------------------------------------------------------------------------
-    def _forward(self, A, Z, masks):
-        """z^l = [a^{l-1} 1] [W^l b^l]^T and a^l = sigma(z^l) for every contestant at once."""
-        L, acts = self.net.depth, self.net.activations
-        pre_dropout = [None] * L
-        for l in range(L):
-            np.matmul(A[l], self.W[l].transpose(0, 2, 1), out=Z[l])
-            a = A[l + 1][..., :-1] if l < L - 1 else A[l + 1]
-            fast = _FORWARD_OUT.get(acts[l])
-            if fast is not None:
-                fast(Z[l], a)
-            else:
-                a[...] = ACTIVATIONS[acts[l]].f(Z[l])
-            if masks[l] is not None:
-                pre_dropout[l] = a.copy()
-                a *= masks[l] / (1.0 - self.dropout[l])
-        return pre_dropout
+    def _plan(self, p: _Pass):
+        """Per-layer tuples of the arrays each pass touches, built once per buffer set: the loops below then do
+        no indexing of their own (at teaching sizes Python overhead is a good part of a step)."""
+        if p.plan is None:
+            L, acts = self.net.depth, self.net.activations
+            forward = [(l, W, p.inputs[l], p.z[l], f, p.a[l])
+                       for l, (W, f) in enumerate(zip(self._W, self._forward_out))]
+            backward = None
+            if hasattr(p, "delta"):
+                backward = [(l, p.delta[l], p.inputs_T[l], self._gW[l]) + (
+                    (None,) * 5 if l == 0 else
+                    (self._W_back[l], p.delta[l - 1], p.a[l - 1], p.scratch[l - 1], acts[l - 1]))
+                    for l in range(L - 1, -1, -1)]
+            p.plan = (forward, backward)
+        return p.plan
 
-    def _backward(self, A, Z, D, U, Y, masks, pre_dropout):
+    def _forward(self, p: _Pass, masks=None):
+        """z^l = [W^l b^l] [a^{l-1}; 1] and a^l = sigma(z^l) for every contestant at once."""
+        mm = self._mm
+        for l, W, x, z, f, a in self._plan(p)[0]:
+            mm(W, x, out=z)
+            mask = None if masks is None else masks[l]
+            if mask is None and f is not None:
+                f(z, out=a)
+                continue
+            clean = a if mask is None else p.clean[l]
+            if f is not None:
+                f(z, out=clean)
+            else:   # engine.activations works on rows of samples: hand it the transposed views
+                clean.swapaxes(-1, -2)[...] = ACTIVATIONS[self.net.activations[l]].f(z.swapaxes(-1, -2))
+            if mask is not None:   # inverted dropout as engine.backprop writes it: a * mask / keep
+                np.multiply(clean, mask, out=a)
+                np.divide(a, self._keep[l], out=a)
+
+    def _backward(self, p: _Pass, masks=None):
         """delta^L, then delta^l = (W^{l+1}^T delta^{l+1}) (.) sigma'(z^l), and the summed gradients into self.grad."""
-        net, L = self.net, self.net.depth
-        loss = net.loss_fn
-        if loss.requires is not None:
-            np.subtract(A[L], Y, out=D[L - 1])
+        net, L, mm = self.net, self.net.depth, self._mm
+        D_L = p.delta[L - 1]
+        if self._delta_is_error:
+            np.subtract(p.a[L - 1], p.y, out=D_L)
+        elif self._delta_of_error:               # as engine.losses: dl/da = (a - y), times 2/n_L for mse
+            np.subtract(p.a[L - 1], p.y, out=D_L)
+            if net.loss == "mse":
+                D_L *= 2.0 / net.layers[-1]
+            self._times_sigma_prime(D_L, p.a[L - 1], p.z[L - 1], p.scratch[L - 1], net.activations[-1])
         else:
-            D[L - 1][...] = output_delta(loss, net.activations[-1], Z[L - 1], A[L], Y)
-        for l in range(L - 1, -1, -1):
-            np.matmul(D[l].transpose(0, 2, 1), A[l], out=self.gW[l])
-            if l == 0:
+            D_L.swapaxes(-1, -2)[...] = output_delta(net.loss_fn, net.activations[-1], p.z[L - 1].swapaxes(-1, -2),
+                                                     p.a[L - 1].swapaxes(-1, -2), p.y.T)
+        for l, D, x_T, gW, W_back, d, a, s, name in self._plan(p)[1]:
+            mm(D, x_T, out=gW)
+            if W_back is None:
                 break
-            np.matmul(D[l], self.W[l][..., :-1], out=U[l - 1])
-            up, d, name = U[l - 1], D[l - 1], net.activations[l - 1]
-            a = A[l][..., :-1] if pre_dropout[l - 1] is None else pre_dropout[l - 1]
-            if masks[l - 1] is not None:
-                up *= masks[l - 1] / (1.0 - self.dropout[l - 1])
-            if name == "sigmoid":
-                np.subtract(1.0, a, out=d)
-                d *= a
-                d *= up
-            elif name == "tanh":
-                np.multiply(a, a, out=d)
-                np.subtract(1.0, d, out=d)
-                d *= up
-            elif name == "relu":
-                np.greater(Z[l - 1], 0.0, out=d)
-                d *= up
-            else:
-                d[...] = apply_grad(ACTIVATIONS[name], Z[l - 1], a, up)
+            mm(W_back, D, out=d)                  # the upstream gradient, turned into delta^{l-1} in place
+            mask = None if masks is None else masks[l - 1]
+            if mask is not None:                  # dropped units pass no gradient back; sigma' of the clean a
+                d *= mask
+                d /= self._keep[l - 1]
+                a = p.clean[l - 1]
+            self._times_sigma_prime(d, a, p.z[l - 1], s, name)
 
-    def _evaluate(self, X, Y):
-        """Data loss and accuracy of every contestant on (X, Y) in evaluation mode (no dropout)."""
-        a = X
-        for l, W in enumerate(self.W):
-            z = np.matmul(a, W[..., :-1].transpose(0, 2, 1)) + W[:, None, :, -1]
-            a = ACTIVATIONS[self.net.activations[l]].f(z)
-        loss = self.net.loss_fn.per_sample(z, a, Y).mean(axis=-1)
-        return loss, self._accuracy(a, Y)
+    @staticmethod
+    def _times_sigma_prime(d, a, z, s, name):
+        """d *= sigma'(z) in place (s is scratch), computed as engine.activations does, so to the same bits."""
+        if name == "sigmoid":                     # (1 - a) a
+            np.subtract(1.0, a, out=s)
+            s *= a
+            d *= s
+        elif name == "tanh":                      # 1 - a^2
+            np.multiply(a, a, out=s)
+            np.subtract(1.0, s, out=s)
+            d *= s
+        elif name == "relu":                      # [z > 0]
+            np.greater(z, 0.0, out=s)
+            d *= s
+        elif name != "linear":                    # (linear: times 1)
+            d.swapaxes(-1, -2)[...] = apply_grad(ACTIVATIONS[name], z.swapaxes(-1, -2), a.swapaxes(-1, -2),
+                                                 d.swapaxes(-1, -2))
 
-    def _accuracy(self, a, Y):
-        if not self.classify:
-            return None
-        if Y.shape[-1] == 1:
-            return ((a > 0.5) == (Y > 0.5)).mean(axis=(-2, -1))
-        return (a.argmax(axis=-1) == Y.argmax(axis=-1)).mean(axis=-1)
+    def _summarize(self, p: _Pass, loss_sum, correct):
+        """sum_i l_i and the number of correct predictions of every contestant, after a forward pass over p's data.
+
+        np.vecdot reduces each contestant's row by itself, so a contestant's sums do not depend on how many others
+        race with it. `run` turns the sums into means (and halves half_mse, divides mse by n_L) once at the end."""
+        if self._loss == "bce":    # l_i = sum_k softplus(z_k) - y_k z_k, stable for any z (engine.losses.bce)
+            np.logaddexp(0.0, p.z_out, out=p.terms)
+            np.vecdot(p.head_flat, p.loss_coef, out=loss_sum)
+        elif self._loss is not None:     # half_mse, mse: sum of (a - y)^2
+            np.subtract(p.a_out, p.y, out=p.terms)
+            np.vecdot(p.terms_flat, p.terms_flat, out=loss_sum)
+        else:
+            per_sample = self.net.loss_fn.per_sample(p.z_out.swapaxes(-1, -2), p.a_out.swapaxes(-1, -2), p.y_rows)
+            np.sum(per_sample, axis=-1, out=loss_sum)
+        if correct is None:
+            return
+        if p.a_out.shape[1] == 1:
+            np.greater(p.a_out_flat, 0.5, out=p.predicted)
+            np.vecdot(p.predicted, p.sign, out=correct)
+        else:
+            np.argmax(p.a_out, axis=1, out=p.argmax)
+            np.equal(p.argmax, p.labels, out=p.hits)
+            np.vecdot(p.hits, p.ones, out=correct)
+
+    def _mean_loss(self, loss_sums, m: int):
+        """Turn the per-step loss sums of _summarize into the mean loss over m samples, in place."""
+        loss_sums /= m
+        if self._loss == "half_mse":
+            loss_sums *= 0.5
+        elif self._loss == "mse":
+            loss_sums /= self.net.layers[-1]
 
     def _penalty(self):
         """lambda/2 ||W||^2 + lambda_1 |W|_1 per contestant."""
         total = 0.0
         if self.reg.l2:
-            total = total + 0.5 * self.reg.l2 * np.einsum("kp,kp,p->k", self.theta, self.theta, self.wmask)
+            total = total + 0.5 * self.reg.l2 * ((self.theta * self.theta) @ self.wmask)
         if self.reg.l1:
             total = total + self.reg.l1 * (np.abs(self.theta) @ self.wmask)
         return total
@@ -221,69 +383,87 @@ class StackedTrainer:
         """Take `steps` optimizer steps from the current checkpoint, recording the per-step summaries."""
         K, L, net, reg = self.K, self.net.depth, self.net, self.reg
         full_batch = self.batch_size >= self.m
-        shares_forward = full_batch and not any(self.dropout)   # the step's forward is the loss at theta_t
+        dropout = any(self.dropout)
+        shares_forward = full_batch and not dropout     # the step's forward is the loss at theta_t
         has_test = self.X_test is not None and len(self.X_test) > 0
+        penalized = bool(reg.l2 or reg.l1)
+        lrs = np.stack([c.learning_rates[self.t:self.t + steps] for c in self.contestants], axis=1)
+        if lrs.shape[0] < steps:
+            raise ValueError("steps: more steps than learning rates were scheduled")
+        # loss and accuracy hold sums over the samples until the end of the run, then are divided once
         loss = np.full((steps + 1, K), np.nan)
         acc = np.full((steps + 1, K), np.nan) if self.classify else None
         test_loss = np.full((steps + 1, K), np.nan) if has_test else None
         test_acc = np.full((steps + 1, K), np.nan) if has_test and self.classify else None
+        penalty = np.zeros((steps + 1, K)) if penalized else None
         delta_sq = np.zeros((steps, K, L))
         grad_sq = np.zeros((steps, K, L))
+        batch_sizes = np.full(steps, float(self.m)) if full_batch else np.zeros(steps)
         clip = np.full((steps, 2, K), np.nan) if reg.clip_norm else None
         path = np.full((steps + 1, K, net.n_params), np.nan) if keep_path else None
-        lrs = np.stack([c.learning_rates[self.t:self.t + steps] for c in self.contestants], axis=1)
-        if lrs.shape[0] < steps:
-            raise ValueError("steps: more steps than learning rates were scheduled")
         diverged = np.full(K, -1)
         alive = np.ones(K, dtype=bool)
-        penalty_fn, wmask, offsets = self._penalty, self.wmask, self.offsets
+
+        train = self._train_pass(self.m) if full_batch else None
+        evaluate = train if shares_forward else self._eval_pass("train")
+        test = self._eval_pass("test") if has_test else None
+        theta, g, g_sq, wmask, offsets = self.theta, self.grad, self._grad_sq, self.wmask, self.offsets
+        forward, backward, summarize, vecdot = self._forward, self._backward, self._summarize, np.vecdot
         updates = [(c.optimizer.update, c.hyper, self.theta[k], self.grad[k], self.states[k])
                    for k, c in enumerate(self.contestants)]
+        lr_flat = lrs.ravel().tolist()                  # Python floats (a list of lists would feed the GC)
+        masks = None
         with np.errstate(all="ignore"):
             for i in range(steps):
                 t = self.t
                 if path is not None:
-                    path[i] = self.theta
-                rows = None if full_batch else batch_indices(self.seed, t, self.m, self.batch_size)
-                mb = self.m if rows is None else len(rows)
-                A, Z, D, U = self._buffers_for(mb)
-                Y = self._load_batch(rows, A[0])
-                masks = dropout_masks(self.seed, t, mb, net.layers[1:], self.dropout)
-                pre_dropout = self._forward(A, Z, masks)
-                if shares_forward:
-                    loss[i] = net.loss_fn.per_sample(Z[L - 1], A[L], Y).mean(axis=-1) + penalty_fn()
-                    if acc is not None:
-                        acc[i] = self._accuracy(A[L], Y)
-                else:
-                    data_loss, accuracy = self._evaluate(self.X, self.Y)
-                    loss[i] = data_loss + penalty_fn()
-                    if acc is not None:
-                        acc[i] = accuracy
+                    path[i] = theta
+                p = train
+                if not full_batch:
+                    rows = self._rows(t)
+                    p = self._train_pass(len(rows))
+                    self._load_batch(p, rows)
+                    batch_sizes[i] = len(rows)
+                if dropout:
+                    masks = self._masks(t, p.mb)
+                forward(p, masks)
+                if not shares_forward:
+                    forward(evaluate)
+                summarize(evaluate, loss[i], None if acc is None else acc[i])
+                if penalized:
+                    penalty[i] = self._penalty()
                 if has_test:
-                    test_loss[i], test_accuracy = self._evaluate(self.X_test, self.Y_test)
-                    if test_acc is not None:
-                        test_acc[i] = test_accuracy
-                self._backward(A, Z, D, U, Y, masks, pre_dropout)
-                g = self.grad
-                g *= 1.0 / mb
-                for l in range(L):
-                    delta_sq[i, :, l] = np.einsum("kij,kij->k", D[l], D[l])
-                delta_sq[i] *= 1.0 / mb
-                grad_sq[i] = np.add.reduceat(g * g * wmask, offsets, axis=1)
-                if reg.l2:
-                    g += reg.l2 * self.theta * wmask
-                if reg.l1:
-                    g += reg.l1 * np.sign(self.theta) * wmask
+                    forward(test)
+                    summarize(test, test_loss[i], None if test_acc is None else test_acc[i])
+                backward(p, masks)
+                g *= 1.0 / p.mb
+                if p.delta_sq is not None:
+                    np.add.reduceat(np.multiply(p.delta_all, p.delta_all, out=p.delta_sq), p.delta_starts, axis=1,
+                                    out=delta_sq[i])
+                else:
+                    rows_sq = delta_sq[i].T
+                    for l, d in enumerate(p.delta_flat):
+                        vecdot(d, d, out=rows_sq[l])
+                np.multiply(g, g, out=g_sq)                # ||dW^l||^2: weights only, summed per layer
+                g_sq *= wmask
+                np.add.reduceat(g_sq, offsets, axis=1, out=grad_sq[i])
+                if penalized:
+                    if reg.l2:
+                        g += reg.l2 * theta * self.wmask
+                    if reg.l1:
+                        g += reg.l1 * np.sign(theta) * self.wmask
                 if clip is not None:
-                    norms = np.sqrt(np.einsum("kp,kp->k", g, g))
+                    norms = np.sqrt(vecdot(g, g))
                     scale = np.minimum(1.0, reg.clip_norm / (norms + 1e-6))
                     g *= scale[:, None]
                     clip[i, 0], clip[i, 1] = norms, norms * scale
                 self.t = t + 1
-                for k, (update, hyper, theta_k, g_k, state_k) in enumerate(updates):
-                    update(theta_k, g_k, state_k, lrs[i, k], t + 1, hyper)
-                finite = np.isfinite(loss[i])
-                if not finite.all():
+                for k, (update, hyper, theta_k, g_k, state_k) in enumerate(updates, i * K):
+                    update(theta_k, g_k, state_k, lr_flat[k], t + 1, hyper)
+                # a NaN or inf anywhere makes the sum non-finite; only then look at each contestant
+                total = loss[i] if penalty is None else loss[i] + penalty[i]
+                if not isfinite(total[0] if K == 1 else np.add.reduce(total)):
+                    finite = np.isfinite(total)
                     newly = alive & ~finite
                     diverged[newly] = i
                     alive &= finite
@@ -293,17 +473,30 @@ class StackedTrainer:
             else:
                 steps_done = steps
                 if path is not None:
-                    path[steps] = self.theta
-                data_loss, accuracy = self._evaluate(self.X, self.Y)
-                loss[steps] = data_loss + penalty_fn()
-                if acc is not None:
-                    acc[steps] = accuracy
+                    path[steps] = theta
+                forward(evaluate)
+                summarize(evaluate, loss[steps], None if acc is None else acc[steps])
+                if penalized:
+                    penalty[steps] = self._penalty()
                 if has_test:
-                    test_loss[steps], test_accuracy = self._evaluate(self.X_test, self.Y_test)
-                    if test_acc is not None:
-                        test_acc[steps] = test_accuracy
-                newly = alive & ~np.isfinite(loss[steps])
+                    forward(test)
+                    summarize(test, test_loss[steps], None if test_acc is None else test_acc[steps])
+                total = loss[steps] if penalty is None else loss[steps] + penalty[steps]
+                newly = alive & ~np.isfinite(total)
                 diverged[newly] = steps
+            # the sums become means, once for the whole run
+            self._mean_loss(loss, evaluate.mb)
+            if penalty is not None:
+                loss += penalty
+            if acc is not None:
+                acc += evaluate.n_negative
+                acc /= evaluate.n_accuracy
+            if has_test:
+                self._mean_loss(test_loss, test.mb)
+                if test_acc is not None:
+                    test_acc += test.n_negative
+                    test_acc /= test.n_accuracy
+            delta_sq *= (1.0 / batch_sizes)[:, None, None]
         return [self._history(k, diverged[k], loss, test_loss, acc, test_acc, lrs, delta_sq, grad_sq, clip, path,
                               steps_done) for k in range(K)]
 
