@@ -24,13 +24,21 @@ def clip_by_global_norm(g: np.ndarray, max_norm: float) -> tuple[float, float]:
     return norm, norm * scale
 
 
+def epoch_order(seed: int, epoch: int, m: int) -> np.ndarray:
+    """The order of the m training rows in one epoch: a permutation depending on (seed, epoch) only."""
+    return np.random.default_rng([seed, epoch]).permutation(m)
+
+
+def batch_position(t: int, m: int, batch_size: int) -> tuple[int, int]:
+    """(epoch, index of the batch within it) of step t."""
+    return divmod(t, -(-m // batch_size))
+
+
 def batch_indices(seed: int, t: int, m: int, batch_size: int) -> np.ndarray:
     """Rows of the training set used at step t: epoch e = t // batches_per_epoch is one seeded permutation of
     the m rows, depending on (seed, e) only, so contestants with different batch sizes see the same order.
     The last batch of an epoch may be smaller (PyTorch's DataLoader with drop_last=False)."""
     if batch_size >= m:
         return np.arange(m)
-    per_epoch = -(-m // batch_size)
-    epoch, k = divmod(t, per_epoch)
-    order = np.random.default_rng([seed, epoch]).permutation(m)
-    return order[k * batch_size: (k + 1) * batch_size]
+    epoch, k = batch_position(t, m, batch_size)
+    return epoch_order(seed, epoch, m)[k * batch_size: (k + 1) * batch_size]

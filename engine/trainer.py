@@ -26,7 +26,7 @@ from .activations import ACTIVATIONS, apply_grad
 from .losses import output_delta
 from .network import Network, Params
 from .optimizers import Optimizer
-from .regularization import dropout_masks
+from .regularization import batch_position, dropout_masks, epoch_order
 
 
 @dataclass
@@ -239,11 +239,10 @@ class StackedTrainer:
         """regularization.batch_indices(seed, t, m, batch_size), drawing each epoch's permutation once, not per step.
 
         Tests hold the two equal (every step record's rows come from batch_indices)."""
-        m, size = self.m, self.batch_size
-        per_epoch = -(-m // size)
-        epoch, k = divmod(t, per_epoch)
+        size = self.batch_size
+        epoch, k = batch_position(t, self.m, size)
         if epoch != self._epoch:
-            self._epoch, self._order = epoch, np.random.default_rng([self.seed, epoch]).permutation(m)
+            self._epoch, self._order = epoch, epoch_order(self.seed, epoch, self.m)
         return self._order[k * size: (k + 1) * size]
 
     def _load_batch(self, p: _Pass, rows):
