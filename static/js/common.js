@@ -63,7 +63,7 @@
     responsive: true, displaylogo: false,
     toImageButtonOptions: { format: "png", scale: 2 },
     modeBarButtonsToAdd: [{
-      name: "Download as SVG", icon: undefined,
+      name: "Download as SVG", icon: window.Plotly && window.Plotly.Icons.camera,
       click: (gd) => window.Plotly.downloadImage(gd, { format: "svg", filename: gd.id || "chart" }),
     }],
   };
