@@ -1,4 +1,498 @@
-"""The /race page and its HTMX fragments."""
-from fastapi import APIRouter
+"""The /race page (optimizers racing side by side), its HTMX fragment, and the JSON endpoints it needs.
 
-router = APIRouter(include_in_schema=False)
+GET  /race                  the page; URL state ?problem=&steps=&c=<contestants>&spec=<token>&log=&present=
+GET  /race/problem          fragment: the chosen problem's description and formulas (HTMX swaps #problem-info)
+POST /api/v1/race/stream    a network race as NDJSON events while it trains: start, chunk..., surface, boundary, done
+POST /api/v1/function-race  a race on a 2-D test function of engine.problems, with its contour
+"""
+import base64
+import binascii
+import dataclasses
+import json
+import logging
+import math
+import time
+from typing import Annotated, Literal
+
+import numpy as np
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+from pydantic import Field, ValidationError
+
+from engine import experiment, problems, surfaces
+from engine.backprop import predict
+from engine.gradcheck import parameter_names
+from engine.losses import LOSSES
+from engine.network import Params
+from engine.optimizers import OPTIMIZERS, Optimizer
+from engine.presets import PRESETS_BY_ID
+from engine.spec import Experiment, experiment_from_dict, optimizer_from_dict
+from engine.trainer import StackedTrainer
+
+from ..schemas import OptimizerIn, RaceRequest, SpecRef, Steps, Strict
+from ..serialize import clean, json_response
+from ..settings import get_settings
+from ..templating import templates
+from .api import ERRORS, check_budget, resolve
+
+log = logging.getLogger(__name__)
+S = get_settings()
+router = APIRouter()
+
+# ---- the problems a race can run on --------------------------------------------------------------------------------
+# Learning rates that make a good race on each problem; picking a problem resets each contestant's lr to these.
+_NET_LR = {"sgd": 1.0, "momentum": 1.0, "nesterov": 0.3, "rmsprop": 0.01, "adam": 0.01, "adamw": 0.01, "adagrad": 0.1}
+SUGGESTED_LR = {
+    "y2x": {"sgd": 0.01, "momentum": 0.05, "nesterov": 0.01, "rmsprop": 0.01, "adam": 0.1, "adamw": 0.1,
+            "adagrad": 0.5},
+    "xor": {"sgd": 2.0, "momentum": 2.0, "nesterov": 0.5, "rmsprop": 0.01, "adam": 0.05, "adamw": 0.05,
+            "adagrad": 0.5},
+    "spiral": _NET_LR,
+    "moons": _NET_LR,
+    "digits": {"sgd": 0.5, "momentum": 0.5, "nesterov": 0.1, "rmsprop": 0.003, "adam": 0.005, "adamw": 0.005,
+               "adagrad": 0.05},
+    "rosenbrock": {"sgd": 0.001, "momentum": 0.01, "nesterov": 0.001, "rmsprop": 0.01, "adam": 0.05,
+                   "adamw": 0.05, "adagrad": 0.5},
+    "beale": {"sgd": 0.01, "momentum": 0.05, "nesterov": 0.01, "rmsprop": 0.01, "adam": 0.05, "adamw": 0.05,
+              "adagrad": 0.5},
+    "saddle": {"sgd": 0.01, "momentum": 0.05, "nesterov": 0.01, "rmsprop": 0.01, "adam": 0.05, "adamw": 0.05,
+               "adagrad": 0.5},
+    "ravine": {"sgd": 0.07, "momentum": 0.07, "nesterov": 0.02, "rmsprop": 0.05, "adam": 0.1, "adamw": 0.1,
+               "adagrad": 1.0},
+}
+
+
+def _preset(preset_id: str) -> dict:
+    spec = PRESETS_BY_ID[preset_id]["spec"]
+    return {"network": spec["network"], "data": spec["data"]}
+
+
+NETWORK_PROBLEMS = {
+    "y2x": {"title": "y = 2x (note 000)", "steps": 300, **_preset("linear-y-2x"),
+            "description": "Note 000's linear regression: y_hat = w x + b on x = 1, 2, 3, y = 2x, mean squared "
+                           "error, w and b from 0. Two parameters, so the loss surface is the whole story."},
+    "xor": {"title": "XOR (2-4-1)", "steps": 500, **_preset("xor-2-4-1"),
+            "description": "The 4 XOR points of note 002; sigmoid hidden layer, binary cross-entropy (note 003)."},
+    "spiral": {"title": "Spiral (2-8-8-1)", "steps": 1000, **_preset("spiral-2-8-8-1"),
+               "description": "Two interleaved spirals, 200 points; tanh hidden layers, binary cross-entropy."},
+    "moons": {"title": "Moons (2-8-1)", "steps": 500,
+              "network": {"layers": [2, 8, 1], "activations": ["tanh", "sigmoid"], "loss": "bce", "init": "xavier",
+                          "seed": 0},
+              "data": {"dataset": "moons", "n": 200, "noise": 0.1, "seed": 0},
+              "description": "Two interleaving half circles, 200 noisy points; a tanh hidden layer of 8 units."},
+    "digits": {"title": "Digits (64-16-10)", "steps": 300,
+               "network": {"layers": [64, 16, 10], "activations": ["tanh", "softmax"], "loss": "cross_entropy",
+                           "init": "xavier", "seed": 0},
+               "data": {"dataset": "digits", "n": 300, "seed": 0},
+               "description": "300 of sklearn's 8x8 handwritten digits, 10 classes: softmax and cross-entropy."},
+}
+DEFAULT_PROBLEM = "spiral"
+DEFAULT_RACE = [{"name": "sgd", "lr": 1.0}, {"name": "momentum", "lr": 1.0}, {"name": "rmsprop", "lr": 0.01},
+                {"name": "adam", "lr": 0.01}]
+FUNCTION_STEPS = 500
+
+
+def _network_entry(name: str, d: dict) -> dict:
+    """What the page needs to know about a network problem (the spec it sends, and which views apply)."""
+    spec = experiment_from_dict({"network": d["network"], "data": d["data"]})
+    prep = experiment.prepare(spec)
+    two_inputs = prep.net.layers[0] == 2 and not spec.data.features
+    return {"name": name, "title": d["title"], "kind": "network", "steps": d["steps"],
+            "description": d["description"], "spec": {"network": d["network"], "data": d["data"],
+                                                       **d.get("extra", {})},
+            "n_params": prep.net.n_params, "rows": int(prep.X.shape[0]),
+            "two_params": prep.net.n_params == 2, "boundary": two_inputs and prep.data.info.task == "binary",
+            "task": prep.data.info.task, "suggested_lr": SUGGESTED_LR.get(name, _NET_LR),
+            "loss_latex": LOSSES[prep.net.loss].latex,
+            "layers": list(prep.net.layers), "activations": list(prep.net.activations)}
+
+
+def _function_entry(p: problems.Problem) -> dict:
+    return {"name": p.name, "title": p.title, "kind": "function", "steps": FUNCTION_STEPS,
+            "description": p.description, "latex": p.latex, "latex_grad": list(p.latex_grad),
+            "start": list(p.start), "minima": [list(m) for m in p.minima], "saddles": [list(s) for s in p.saddles],
+            "two_params": True, "boundary": False, "suggested_lr": SUGGESTED_LR[p.name]}
+
+
+def problem_table() -> dict:
+    """Every problem by name, networks first, in the order of the page's menu."""
+    table = {name: _network_entry(name, d) for name, d in NETWORK_PROBLEMS.items()}
+    table.update({name: _function_entry(p) for name, p in problems.PROBLEMS.items()})
+    return table
+
+
+# ---- the page ------------------------------------------------------------------------------------------------------
+def _contestant_dict(opt) -> dict:
+    """An OptimizerSpec as the page edits it (and the API reads it back): every hyperparameter spelled out."""
+    return {"name": opt.name, **dict(opt.hyper), "batch_size": opt.batch_size,
+            "schedule": {"name": opt.schedule.name, **dict(opt.schedule.params)}}
+
+
+def _decode_contestants(token: str) -> list[dict]:
+    """?c=: base64url of the JSON list of contestants, as the page writes it."""
+    try:
+        raw = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode())
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise ValueError("c: not a valid list of contestants") from None
+    if not isinstance(raw, list) or not 2 <= len(raw) <= S.max_contestants or \
+            not all(isinstance(o, dict) for o in raw):
+        raise ValueError(f"c: need 2 to {S.max_contestants} contestants")
+    return [_contestant_dict(optimizer_from_dict(o)) for o in raw]
+
+
+def _match_problem(spec: Experiment, table: dict) -> str | None:
+    """The page's network problem whose network and data the spec uses, if any."""
+    mine = spec.to_dict()
+    for name, entry in table.items():
+        if entry["kind"] == "network":
+            theirs = experiment_from_dict(entry["spec"]).to_dict()
+            if all(mine[key] == theirs[key] for key in ("network", "data", "l2", "l1", "dropout", "clip_norm")):
+                return name
+    return None
+
+
+def initial_state(table: dict, problem: str | None, steps: int | None, c: str | None, spec: str | None) -> dict:
+    """The race the page opens with: from a spec token, or ?problem=&c=&steps=, or the default; errors are shown,
+    not raised, and the default fills in what was wrong."""
+    errors = []
+    state = {"problem": DEFAULT_PROBLEM, "steps": None, "seed": 0,
+             "contestants": [_contestant_dict(optimizer_from_dict(o)) for o in DEFAULT_RACE]}
+    if problem is not None:
+        if problem in table:
+            state["problem"] = problem
+            lrs = table[problem]["suggested_lr"]
+            state["contestants"] = [{**c, "lr": lrs.get(c["name"], c["lr"])} for c in state["contestants"]]
+        else:
+            errors.append(f"problem: unknown '{problem}' (choose from {', '.join(table)})")
+    if c is not None:
+        try:
+            state["contestants"] = _decode_contestants(c)
+        except ValueError as exc:
+            errors.append(str(exc))
+    if spec is not None:
+        try:
+            ex = resolve(SpecRef(spec_token=spec))
+            if not 2 <= len(ex.optimizers) <= S.max_contestants:
+                raise ValueError(f"spec: a race needs 2 to {S.max_contestants} optimizers")
+            name = _match_problem(ex, table)
+            if name is None:
+                d = ex.to_dict()
+                name = "custom"
+                entry = _network_entry(name, {"title": "From the link", "steps": 300, "network": d["network"],
+                                              "data": d["data"],
+                                              "description": "The network and data of the spec in the link.",
+                                              "extra": {k: d[k] for k in ("l2", "l1", "dropout", "clip_norm")}})
+                table[name] = entry
+            state.update(problem=name, seed=ex.seed, contestants=[_contestant_dict(o) for o in ex.optimizers])
+        except (ValidationError, ValueError) as exc:
+            errors.append(f"spec: {exc.errors()[0]['msg']}" if isinstance(exc, ValidationError) else str(exc))
+    if steps is not None:
+        if 1 <= steps <= S.max_steps:
+            state["steps"] = steps
+        else:
+            errors.append(f"steps: must be from 1 to {S.max_steps}")
+    state["steps"] = state["steps"] or table[state["problem"]]["steps"]
+    return {**state, "errors": errors}
+
+
+@router.get("/race", include_in_schema=False)
+def race_page(request: Request, present: int = 0, problem: str | None = None, steps: int | None = None,
+              c: str | None = None, spec: str | None = None, log: int = 1):
+    """The optimizer race, opened on the race in the URL or on the default race."""
+    table = problem_table()
+    initial = initial_state(table, problem, steps, c, spec)
+    config = {"problems": table, "initial": {**initial, "log": bool(log)},
+              "limits": {"max_steps": S.max_steps, "max_contestants": S.max_contestants, "min_contestants": 2}}
+    return templates.TemplateResponse(request, "race.html", {
+        "page": "race", "present": bool(present), "config": config, "problems": table,
+        "info": table[initial["problem"]], "errors": initial["errors"]})
+
+
+@router.get("/race/problem", include_in_schema=False)
+def problem_fragment(request: Request, problem: str = DEFAULT_PROBLEM):
+    """The problem's description and formulas, for HTMX to swap into #problem-info."""
+    table = problem_table()
+    if problem == "custom":                    # a network from a link: only the page that opened it knows it
+        info = {"title": "From the link", "kind": "custom", "description": "The network and data of the spec in the link."}
+    elif problem in table:
+        info = table[problem]
+    else:
+        raise ValueError(f"problem: unknown '{problem}' (choose from {', '.join(table)})")
+    return templates.TemplateResponse(request, "race.html", {"info": info}, block_name="problem_info")
+
+
+# ---- POST /api/v1/function-race ------------------------------------------------------------------------------------
+def _optimizer_dicts(optimizers: list[OptimizerIn], allow_batch: bool) -> list[dict]:
+    """OptimizerIn models as the engine's plain dicts (unset fields left to the engine's defaults)."""
+    out = []
+    for k, o in enumerate(optimizers):
+        d = o.model_dump(exclude_unset=True)
+        if not allow_batch and d.get("batch_size") is not None:
+            raise ValueError(f"optimizers.{k}.batch_size: a 2-D function has no data, so no batches; leave it out")
+        d = {key: v for key, v in d.items() if v is not None and key not in ("batch_size", "label")}
+        if d.get("schedule"):
+            d["schedule"] = {key: v for key, v in d["schedule"].items() if v is not None}
+        out.append(d)
+    return out
+
+
+Coordinate = Annotated[float, Field(ge=-1000, le=1000)]
+
+
+class FunctionRaceRequest(Strict):
+    """2 to 8 optimizers from the same start on a 2-D test function f(x, y) with an analytic gradient."""
+
+    problem: Literal[tuple(problems.PROBLEMS)] = Field("rosenbrock", description="Which function.")
+    optimizers: Annotated[list[OptimizerIn], Field(min_length=2, max_length=S.max_contestants)]
+    steps: Steps
+    start: Annotated[list[Coordinate], Field(min_length=2, max_length=2)] | None = Field(
+        None, description="theta_0 = (x, y); default: the problem's own start.")
+    resolution: Annotated[int, Field(ge=11, le=201)] = Field(121, description="Contour grid points per axis.")
+
+    model_config = {"json_schema_extra": {"examples": [
+        {"problem": "rosenbrock", "steps": 500, "optimizers": [
+            {"name": "sgd", "lr": 0.001}, {"name": "momentum", "lr": 0.01}, {"name": "rmsprop", "lr": 0.01},
+            {"name": "adam", "lr": 0.05}]}]}}
+
+
+def _problem_payload(p: problems.Problem, start) -> dict:
+    return {"name": p.name, "title": p.title, "latex": p.latex, "latex_grad": list(p.latex_grad),
+            "description": p.description, "x_range": list(p.x_range), "y_range": list(p.y_range),
+            "minima": [list(m) for m in p.minima], "saddles": [list(s) for s in p.saddles],
+            "log_contour": p.log_contour, "start": list(start)}
+
+
+@router.post("/api/v1/function-race", tags=["api v1"], responses=ERRORS, summary="Race optimizers on a 2-D function")
+def function_race(body: FunctionRaceRequest):
+    """f(theta_t), theta_t, lr_t, gradient, update and optimizer state per step for each contestant, and f on a grid."""
+    p = problems.get_problem(body.problem)
+    start = p.start if body.start is None else tuple(body.start)
+    dicts = _optimizer_dicts(body.optimizers, allow_batch=False)
+    specs = [optimizer_from_dict(d) for d in dicts]
+    started = time.perf_counter()
+    runs = problems.FunctionTrainer(p, [experiment.contestant(o, body.steps) for o in specs], start).run(body.steps)
+    x, y, f = problems.contour_grid(p, body.resolution)
+    return json_response({
+        "problem": _problem_payload(p, start), "steps": body.steps,
+        "contour": {"x": x, "y": y, "z": f},
+        "runs": [{"optimizer": _contestant_dict(o) | {"batch_size": None}, "loss": r.loss, "path": r.path,
+                  "learning_rate": r.learning_rate, "grad": r.grad, "update": r.update, "states": r.states,
+                  "diverged": r.diverged_at is not None, "diverged_at": r.diverged_at}
+                 for o, r in zip(specs, runs)],
+        "elapsed": time.perf_counter() - started})
+
+
+# ---- POST /api/v1/race/stream --------------------------------------------------------------------------------------
+class RaceStreamRequest(RaceRequest):
+    """A network race streamed while it trains, with the views the race page draws."""
+
+    state_index: Annotated[int, Field(ge=0, le=10_000_000)] = Field(
+        0, description="The weight (index into theta) whose optimizer state is recorded at every step.")
+    chunk: Annotated[int, Field(ge=1, le=1000)] | None = Field(
+        None, description="Steps per progress event; default about 1/25 of the race.")
+    surface_resolution: Annotated[int, Field(ge=9, le=min(61, S.max_surface_resolution))] = 41
+    boundary_resolution: Annotated[int, Field(ge=8, le=64)] = 32
+    snapshots: Annotated[int, Field(ge=2, le=60)] = Field(
+        26, description="Decision-boundary frames per contestant, evenly spaced over the race.")
+
+
+PATH_FLOATS = 2_000_000     # theta values kept for the landscape paths (thinned to fit)
+CHUNK_FLOATS = 2_000_000    # theta values one chunk of training may record
+
+
+def _recording(optimizer: Optimizer, index: int, sink: dict) -> Optimizer:
+    """The same optimizer, its update wrapped to write g, the update and every state entry of theta[index] into
+    sink[name][step] after each step: the state a page shows is the state the race used."""
+    inner = optimizer.update
+
+    def update(theta, g, state, lr, t, hp):
+        before, grad = theta[index], g[index]      # numpy scalars: copies, as g may be overwritten
+        inner(theta, g, state, lr, t, hp)
+        if t - 1 < len(sink["g"]):
+            sink["g"][t - 1] = grad
+            sink["update"][t - 1] = theta[index] - before
+            for name, value in state.items():
+                sink[name][t - 1] = value[index]
+
+    return dataclasses.replace(optimizer, update=update)
+
+
+def _names(net) -> list[str]:
+    """Parameter names; note 000's one-weight regression calls its two parameters w and b."""
+    return ["w", "b"] if tuple(net.layers) == (1, 1) else parameter_names(net)
+
+
+def _line(event: dict) -> bytes:
+    return (json.dumps(clean(event), allow_nan=False, separators=(",", ":")) + "\n").encode()
+
+
+def _reach(points: list[np.ndarray]) -> np.ndarray | None:
+    """The finite (x, y) points of several paths stacked, or None."""
+    finite = [p[np.all(np.isfinite(p), axis=1)] for p in points if p is not None and len(p)]
+    finite = [p for p in finite if len(p)]
+    return np.vstack(finite) if finite else None
+
+
+class StreamedRace:
+    """A network race trained chunk by chunk (each batch-size group as one StackedTrainer), as NDJSON events."""
+
+    def __init__(self, spec: Experiment, body: RaceStreamRequest):
+        self.spec, self.body = spec, body
+        self.prep = prep = experiment.prepare(spec)
+        self.K, self.steps, self.P = len(spec.optimizers), body.steps, prep.net.n_params
+        if body.state_index >= self.P:
+            raise ValueError(f"state_index: this network has {self.P} parameters (0 to {self.P - 1})")
+        check_budget(prep, self.steps, self.K)
+        check_budget(prep, max(1, body.surface_resolution ** 2 // 50), field="surface_resolution")
+        self.boundary = prep.net.layers[0] == 2 and not spec.data.features and prep.data.info.task == "binary"
+        cap = max(1, CHUNK_FLOATS // (self.K * self.P))
+        self.chunk = min(body.chunk or max(1, math.ceil(self.steps / 25)), cap)
+        # theta kept for drawing paths: every step for two parameters, else thinned to fit PATH_FLOATS
+        self.stride = 1 if self.P == 2 else max(1, math.ceil((self.steps + 1) * self.K * self.P / PATH_FLOATS))
+        self.snap_steps = sorted(set(np.linspace(0, self.steps, body.snapshots).round().astype(int).tolist()))
+
+    def events(self):
+        """start, chunk per `chunk` steps, surface, boundary (two-input classifiers), done; error if it fails."""
+        started = time.perf_counter()
+        try:
+            yield _line(self._start_event())
+            yield from self._train()
+            yield _line(self._surface_event())
+            if self.boundary:
+                yield _line(self._boundary_event())
+            yield _line({"event": "done", "elapsed": time.perf_counter() - started})
+        except Exception as exc:       # the status line is gone: report in the stream and log it
+            log.exception("race stream failed")
+            yield _line({"event": "error", "detail": [{"loc": ["body"], "msg": str(exc), "type": "stream_error"}]})
+
+    def _start_event(self) -> dict:
+        spec, prep = self.spec, self.prep
+        names = _names(prep.net)
+        data = None
+        if prep.net.layers[0] <= 2 and prep.X.shape[0] <= S.max_rows:
+            data = {"X": prep.X, "Y": prep.Y}
+        return {"event": "start", "steps": self.steps, "chunk": self.chunk, "spec_id": spec.id,
+                "spec_token": spec.to_token(), "n_params": self.P,
+                "parameter_names": names[:500], "state_index": self.body.state_index,
+                "state_name": names[self.body.state_index],
+                "state_names": [list(OPTIMIZERS[o.name].state_names) for o in spec.optimizers],
+                "optimizers": [_contestant_dict(o) for o in spec.optimizers],
+                "groups": list(experiment.groups(spec).values()), "task": prep.data.info.task,
+                "classify": prep.classify, "data": data, "boundary": self.boundary}
+
+    def _train(self):
+        spec, prep, K, steps = self.spec, self.prep, self.K, self.steps
+        idx = self.body.state_index
+        self.records = []
+        contestants = []
+        for o in spec.optimizers:
+            c = experiment.contestant(o, steps)
+            sink = {name: np.full(steps, np.nan) for name in ("g", "update", *c.optimizer.state_names)}
+            c.optimizer = _recording(c.optimizer, idx, sink)
+            contestants.append(c)
+            self.records.append(sink)
+        self.trainers = [(members, StackedTrainer(prep.net, prep.X, prep.Y, [contestants[k] for k in members],
+                                                  experiment.start(prep, len(members)), batch, prep.regularization,
+                                                  spec.seed, prep.X_test, prep.Y_test, prep.classify))
+                         for batch, members in experiment.groups(spec).items()]
+        self.loss = np.full((steps + 1, K), np.nan)
+        self.acc = np.full((steps + 1, K), np.nan) if prep.classify else None
+        self.lr = np.full((steps, K), np.nan)
+        self.diverged: list[int | None] = [None] * K
+        self.path_steps = list(range(0, steps + 1, self.stride))
+        if self.path_steps[-1] != steps:
+            self.path_steps.append(steps)
+        self.paths = np.full((len(self.path_steps), K, self.P), np.nan)
+        self.snaps = np.full((len(self.snap_steps), K, self.P), np.nan)
+        path_row = {t: r for r, t in enumerate(self.path_steps)}
+        snap_row = {t: r for r, t in enumerate(self.snap_steps)}
+        done = 0
+        while True:
+            n = min(self.chunk, steps - done)
+            for members, trainer in self.trainers:
+                if all(self.diverged[k] is not None for k in members) and done:
+                    continue                                  # all of them diverged: nothing left to compute
+                for i, (k, h) in enumerate(zip(members, trainer.run(n, keep_path=True))):
+                    self.loss[done:done + n + 1, k] = h.loss
+                    if self.acc is not None:
+                        self.acc[done:done + n + 1, k] = h.accuracy
+                    self.lr[done:done + n, k] = h.learning_rate
+                    if h.diverged_at is not None and self.diverged[k] is None:
+                        self.diverged[k] = done + h.diverged_at
+                    for t in range(done, done + n + 1):
+                        if t in path_row:
+                            self.paths[path_row[t], k] = h.path[t - done]
+                        if t in snap_row:
+                            self.snaps[snap_row[t], k] = h.path[t - done]
+            first = 0 if done == 0 else done + 1
+            yield _line({"event": "chunk", "t0": first, "t1": done + n, "s0": done,
+                         "loss": self.loss[first:done + n + 1].T,
+                         "accuracy": None if self.acc is None else self.acc[first:done + n + 1].T,
+                         "learning_rate": self.lr[done:done + n].T,
+                         "state": [{name: v[done:done + n] for name, v in rec.items()} for rec in self.records],
+                         "diverged_at": self.diverged})
+            done += n
+            if done >= steps:
+                return
+
+    def _surface_event(self) -> dict:
+        """The loss over (w, b) for a two-parameter network, else over a filter-normalised slice through theta_0."""
+        prep, spec, body = self.prep, self.spec, self.body
+        theta0 = prep.params0.flat()
+        alive = [k for k in range(self.K) if self.diverged[k] is None]
+        names = _names(prep.net)
+        if self.P == 2:
+            paths = [self.paths[:, k, :] for k in range(self.K)]
+            points = _reach([theta0[None]] + [paths[k] for k in alive])
+            lo, hi = points.min(axis=0), points.max(axis=0)
+            center = (lo + hi) / 2
+            half = np.maximum((hi - lo) / 2 * 1.25, 0.5)
+            grid = surfaces.parameter_grid(prep.net, center, prep.X, prep.Y, 0, 1, float(half[0]), float(half[1]),
+                                           body.surface_resolution, spec.l2, spec.l1)
+            axes = [names[0], names[1]]
+        else:
+            d1, d2 = surfaces.random_directions(prep.net, prep.params0, spec.seed)
+            paths = [surfaces.project(self.paths[:, k, :], theta0, d1, d2) for k in range(self.K)]
+            points = _reach([paths[k] for k in alive] or [p[: max(2, len(p) // 10)] for p in paths])
+            reach = 0.0 if points is None else float(np.max(np.abs(points)))
+            span = max(0.05, 1.25 * reach)
+            grid = surfaces.slice_grid(prep.net, theta0, d1, d2, prep.X, prep.Y, span, body.surface_resolution,
+                                       spec.l2, spec.l1)
+            axes = ["direction 1 (filter-normalised)", "direction 2 (filter-normalised)"]
+        lowest = grid.argmin                   # drawn only inside the grid: on its edge it is not a minimum
+        inside = lowest is not None and grid.u[0] < lowest[0] < grid.u[-1] and grid.v[0] < lowest[1] < grid.v[-1]
+        return {"event": "surface", "kind": "parameters" if self.P == 2 else "slice", "u": grid.u, "v": grid.v,
+                "loss": grid.loss, "axes": axes, "paths": paths, "path_steps": self.path_steps,
+                "start": [grid.center[0], grid.center[1]] if self.P != 2 else theta0[:2],
+                "minimum": lowest if inside else None}
+
+    def _boundary_event(self) -> dict:
+        """P(class 1) in whole percent on a grid over the data, for each contestant at evenly spaced steps."""
+        prep, R = self.prep, self.body.boundary_resolution
+        lo, hi = prep.X.min(axis=0), prep.X.max(axis=0)
+        pad = 0.12 * (hi - lo) + 1e-9
+        xs = np.linspace(lo[0] - pad[0], hi[0] + pad[0], R)
+        ys = np.linspace(lo[1] - pad[1], hi[1] + pad[1], R)
+        grid = np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2)
+        z = np.full((self.K, len(self.snap_steps), R, R), np.nan)
+        with np.errstate(all="ignore"):
+            for k in range(self.K):
+                for s, t in enumerate(self.snap_steps):
+                    theta = self.snaps[s, k]
+                    if np.all(np.isfinite(theta)):
+                        z[k, s] = predict(prep.net, Params.from_flat(prep.net, theta), grid)[:, 0].reshape(R, R)
+        z[~np.isfinite(z)] = np.nan
+        return {"event": "boundary", "x": xs, "y": ys, "steps": self.snap_steps, "z": np.rint(100 * z)}   # percent
+
+
+@router.post("/api/v1/race/stream", tags=["api v1"], summary="Race 2 to 8 optimizers, streamed as it trains",
+             responses={**ERRORS, 200: {"content": {"application/x-ndjson": {}},
+                                        "description": "One JSON object per line: start, chunk..., surface, "
+                                                       "boundary (two-input classifiers), done (or error)."}})
+def race_stream(body: RaceStreamRequest):
+    """Like /race, with progress: losses, lr and one weight's optimizer state per chunk, then landscape and paths."""
+    spec = experiment_from_dict(body.engine_dict())
+    race = StreamedRace(spec, body)           # validates and checks the budget before the first byte is sent
+    return StreamingResponse(race.events(), media_type="application/x-ndjson",
+                             headers={"Cache-Control": "no-store", "X-Spec-Id": spec.id})
+

@@ -1,0 +1,271 @@
+"""The race page's endpoints: the streamed network race, the 2-D function race, the page and its fragment.
+
+Fairness is proven on the stream: every contestant's step-0 loss and weights are identical, an identical contestant
+anywhere in the race (or alone) has the same curve, and a mini-batch contestant's losses are those of the
+reference engine stepping with regularization.batch_indices (the one batch order every contestant shares).
+"""
+import base64
+import json
+import re
+
+import numpy as np
+import pytest
+
+from engine import experiment
+from engine.regularization import batch_indices
+from engine.spec import experiment_from_dict
+
+pytestmark = pytest.mark.anyio
+
+STREAM = "/api/v1/race/stream"
+FUNCTION = "/api/v1/function-race"
+MOONS = {"network": {"layers": [2, 5, 1], "activations": ["tanh", "sigmoid"], "loss": "bce", "seed": 2},
+         "data": {"dataset": "moons", "n": 30, "seed": 1}}
+Y2X = {"network": {"layers": [1, 1], "activations": ["linear"], "loss": "mse", "weights": [[[0.0]]], "biases": [[0.0]]},
+       "data": {"dataset": "linear"}}
+
+
+async def stream(client, body, strict_json):
+    """POST a streamed race; the events in order, each parsed as strict JSON."""
+    r = await client.post(STREAM, json=body)
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("application/x-ndjson")
+    return [strict_json(line) for line in r.text.splitlines() if line.strip()]
+
+
+def assemble(events):
+    """The chunks glued back together: loss (K, steps+1), lr (K, steps), state per contestant, divergence."""
+    start = events[0]
+    chunks = [e for e in events if e["event"] == "chunk"]
+    K, steps = len(start["optimizers"]), start["steps"]
+    loss = np.full((K, steps + 1), np.inf)
+    lr = np.full((K, steps), np.inf)
+    state = [dict() for _ in range(K)]
+    for c in chunks:
+        for k in range(K):
+            values = np.array(c["loss"][k], dtype=float)
+            assert np.all(np.isinf(loss[k, c["t0"]:c["t1"] + 1])), "every step arrives exactly once"
+            loss[k, c["t0"]:c["t1"] + 1] = values
+            lr[k, c["s0"]:c["s0"] + len(c["learning_rate"][k])] = np.array(c["learning_rate"][k], dtype=float)
+            for name, v in c["state"][k].items():
+                state[k].setdefault(name, []).extend(v)
+    assert not np.isinf(loss).any() and not np.isinf(lr).any(), "the chunks cover every step"
+    return loss, lr, state, chunks[-1]["diverged_at"]
+
+
+async def test_stream_events_in_order_and_covering_every_step(client, strict_json):
+    body = {**MOONS, "optimizers": [{"name": "sgd", "lr": 0.5}, {"name": "momentum", "lr": 0.5},
+                                    {"name": "rmsprop", "lr": 0.01}, {"name": "adam", "lr": 0.02}],
+            "steps": 57, "chunk": 10, "snapshots": 5, "boundary_resolution": 12, "surface_resolution": 11}
+    events = await stream(client, body, strict_json)
+    kinds = [e["event"] for e in events]
+    assert kinds == ["start"] + ["chunk"] * 6 + ["surface", "boundary", "done"]
+    start, surface, boundary = events[0], events[-3], events[-2]
+    assert start["steps"] == 57 and start["groups"] == [[0, 1, 2, 3]] and start["classify"]
+    assert experiment_from_dict(body).id == start["spec_id"]
+    loss, lr, state, diverged = assemble(events)
+    runs = experiment.train_runs(experiment_from_dict(body), 57)
+    for k, run in enumerate(runs):
+        np.testing.assert_allclose(loss[k], run.history.loss, rtol=1e-12)
+        np.testing.assert_allclose(lr[k], run.history.learning_rate, rtol=1e-12)
+    assert diverged == [None] * 4
+    assert surface["kind"] == "slice" and np.shape(surface["loss"]) == (11, 11)
+    assert len(surface["paths"]) == 4 and all(len(p) == len(surface["path_steps"]) for p in surface["paths"])
+    assert surface["paths"][0][0] == [0.0, 0.0]                        # the slice is centred on theta_0
+    assert boundary["steps"] == [0, 14, 28, 43, 57]
+    z = np.array(boundary["z"], dtype=float)
+    assert z.shape == (4, 5, 12, 12) and np.nanmin(z) >= 0 and np.nanmax(z) <= 100
+    assert np.all(z[:, 0] == z[0, 0]), "at step 0 every contestant has the same weights, so the same boundary"
+
+
+async def test_the_race_is_fair(client, strict_json):
+    """Same theta_0, same step-0 loss, same batches: an identical contestant in another group or alone agrees."""
+    twin = {"name": "sgd", "lr": 0.3, "batch_size": 4}
+    body = {**MOONS, "optimizers": [twin, {"name": "adam", "lr": 0.02, "batch_size": 8},
+                                    {"name": "momentum", "lr": 0.5, "batch_size": None}, dict(twin)],
+            "steps": 24, "seed": 7, "surface_resolution": 9, "snapshots": 2}
+    events = await stream(client, body, strict_json)
+    assert sorted(map(sorted, events[0]["groups"])) == [[0, 3], [1], [2]]
+    loss, _, _, _ = assemble(events)
+    assert np.all(loss[:, 0] == loss[0, 0]), "every contestant's step-0 loss is identical"
+    surface = next(e for e in events if e["event"] == "surface")
+    assert all(p[0] == [0.0, 0.0] for p in surface["paths"]), "every contestant starts from theta_0"
+    np.testing.assert_array_equal(loss[0], loss[3])
+    spec = experiment_from_dict(body)
+    for k in range(4):                                           # each contestant racing alone: the same curve
+        alone = experiment_from_dict({**body, "optimizers": [body["optimizers"][k]]})
+        np.testing.assert_array_equal(experiment.train(alone, 24)[0].loss, loss[k])
+    # the batches are regularization.batch_indices(seed, t, m, batch_size): the reference engine, stepping with
+    # them, reproduces the race's losses of the mini-batch contestants
+    for k in (0, 1):
+        for t in range(0, 12, 3):
+            record = experiment.step_record(spec, t, k)
+            np.testing.assert_array_equal(record.rows, batch_indices(7, t, 30, body["optimizers"][k]["batch_size"]))
+            assert record.full_loss == pytest.approx(loss[k, t], rel=1e-10)
+    # and batch sizes 4 and 8 walk through each epoch's one permutation in the same order
+    by_4 = np.concatenate([batch_indices(7, t, 30, 4) for t in range(8)])
+    by_8 = np.concatenate([batch_indices(7, t, 30, 8) for t in range(4)])
+    np.testing.assert_array_equal(by_4, by_8)
+
+
+async def test_y_equals_2x_paths_contour_and_divergence(client, strict_json):
+    body = {**Y2X, "optimizers": [{"name": "sgd", "lr": 1.0}, {"name": "sgd", "lr": 0.01},
+                                  {"name": "momentum", "lr": 0.05}, {"name": "adam", "lr": 0.1}], "steps": 300,
+            "state_index": 1}
+    events = await stream(client, body, strict_json)
+    loss, lr, state, diverged = assemble(events)
+    assert diverged[0] is not None and 100 < diverged[0] < 300        # lr 1.0: |1 - 11.1| per step on w
+    assert diverged[1:] == [None, None, None]
+    assert np.isnan(loss[0, diverged[0] + 1:]).all() and np.isnan(lr[0, diverged[0]:]).all()
+    assert np.isfinite(loss[1:]).all() and loss[3, -1] < 1e-3
+    start, surface = events[0], next(e for e in events if e["event"] == "surface")
+    assert start["parameter_names"] == ["w", "b"] and start["state_name"] == "b"
+    assert surface["kind"] == "parameters" and surface["axes"] == ["w", "b"]
+    assert len(surface["paths"]) == 4 and surface["path_steps"] == list(range(301))
+    for path in surface["paths"]:
+        assert path[0] == [0.0, 0.0]                                   # w and b from 0, as in note 000
+    w_end, b_end = surface["paths"][3][-1]
+    assert abs(w_end - 2) < 0.05 and abs(b_end) < 0.1                  # Adam finds y = 2x
+    u, v = np.array(surface["u"]), np.array(surface["v"])
+    assert u.min() < 0 < 2 < u.max(), "the contour covers theta_0 and the minimum"
+    # the recorded state of b is the optimizer's own: Adam's m_hat at step 0 is the gradient dJ/db = -2 mean(y)
+    assert state[3]["g"][0] == pytest.approx(-8.0)
+    assert state[3]["m_hat"][0] == pytest.approx(-8.0)
+    assert state[3]["update"][0] == pytest.approx(0.1, rel=1e-6)
+
+
+async def test_stream_state_matches_the_reference_step_record(client, strict_json):
+    body = {**MOONS, "optimizers": [{"name": "rmsprop", "lr": 0.01}, {"name": "adam", "lr": 0.02}], "steps": 6,
+            "state_index": 3, "surface_resolution": 9, "snapshots": 2}
+    _, _, state, _ = assemble(await stream(client, body, strict_json))
+    spec = experiment_from_dict(body)
+    for k, names in ((0, ["s"]), (1, ["m", "v", "m_hat", "v_hat"])):
+        for t in (0, 5):
+            record = experiment.step_record(spec, t, k)
+            for name in names:
+                assert state[k][name][t] == pytest.approx(record.state_after[name][3], rel=1e-9)
+            assert state[k]["update"][t] == pytest.approx(
+                record.params_after.flat()[3] - record.params_before.flat()[3], rel=1e-9)
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"state_index": 99}, "state_index"),
+    ({"steps": 5001}, "steps"),
+    ({"chunk": 0}, "chunk"),
+    ({"snapshots": 1}, "snapshots"),
+    ({"optimizers": [{"name": "adam"}]}, "optimizers"),
+    ({"optimizers": [{"name": "adam"}, {"name": "adam", "lr": True}]}, "lr"),
+    ({"colour": "red"}, "colour"),
+])
+async def test_stream_rejects_bad_input_with_a_422_naming_the_field(client, change, field):
+    body = {**MOONS, "optimizers": [{"name": "sgd"}, {"name": "adam"}], "steps": 10, **change}
+    r = await client.post(STREAM, json=body)
+    assert r.status_code == 422, r.text
+    assert any(field in ".".join(map(str, d["loc"])) + d["msg"] for d in r.json()["detail"])
+
+
+async def test_stream_over_budget_is_refused_before_training(client):
+    body = {"network": {"layers": [64, 64, 10], "activations": ["tanh", "softmax"], "loss": "cross_entropy"},
+            "data": {"dataset": "digits", "n": 1797}, "optimizers": [{"name": "adam"}] * 8, "steps": 5000}
+    r = await client.post(STREAM, json=body)
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "steps"]
+
+
+async def test_function_race(client, strict_json):
+    body = {"problem": "ravine", "steps": 100, "resolution": 21,
+            "optimizers": [{"name": "sgd", "lr": 0.1}, {"name": "momentum", "lr": 0.07},
+                           {"name": "adam", "lr": 0.1, "schedule": {"name": "cosine", "T": 100}},
+                           {"name": "rmsprop", "lr": 0.05}]}
+    r = await client.post(FUNCTION, json=body)
+    assert r.status_code == 200, r.text
+    d = strict_json(r.text)
+    assert d["problem"]["name"] == "ravine" and d["problem"]["start"] == [-4.5, 1.0]
+    assert np.shape(d["contour"]["z"]) == (21, 21)
+    runs = d["runs"]
+    assert [run["optimizer"]["name"] for run in runs] == ["sgd", "momentum", "adam", "rmsprop"]
+    assert all(run["path"][0] == [-4.5, 1.0] and run["loss"][0] == runs[0]["loss"][0] for run in runs)
+    sgd = runs[0]
+    assert sgd["diverged"] and sgd["diverged_at"] is not None       # lr 0.1 > 2/25 across the ravine
+    assert sgd["loss"][-1] is None and sgd["path"][-1] == [None, None]  # NaN became null
+    assert not runs[2]["diverged"] and runs[2]["loss"][-1] < runs[2]["loss"][0] / 50
+    assert runs[2]["learning_rate"][0] == 0.1 and runs[2]["learning_rate"][-1] < 1e-3   # cosine down to lr_min = 0
+    assert set(runs[2]["states"]) == {"m", "v", "m_hat", "v_hat"} and len(runs[2]["grad"]) == 100
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"problem": "himmelblau"}, "problem"),
+    ({"start": [1.0]}, "start"),
+    ({"start": [1e9, 0.0]}, "start"),
+    ({"steps": -1}, "steps"),
+    ({"resolution": 500}, "resolution"),
+    ({"optimizers": [{"name": "sgd", "batch_size": 1}, {"name": "adam"}]}, "batch_size"),
+    ({"optimizers": [{"name": "sgd"}] * 9}, "optimizers"),
+    ({"optimizers": [{"name": "sgd", "momentum": 1.5}, {"name": "adam"}]}, "momentum"),
+    ({"optimizers": [{"name": "sgd", "beta1": 0.9}, {"name": "adam"}]}, "beta1"),
+])
+async def test_function_race_rejects_bad_input_with_a_422_naming_the_field(client, change, field):
+    body = {"problem": "beale", "steps": 10, "optimizers": [{"name": "sgd"}, {"name": "adam"}], **change}
+    r = await client.post(FUNCTION, json=body)
+    assert r.status_code == 422, r.text
+    assert any(field in ".".join(map(str, d["loc"])) + d["msg"] for d in r.json()["detail"])
+
+
+def page_config(html: str) -> dict:
+    match = re.search(r'<script type="application/json" id="race-config">(.*?)</script>', html, re.S)
+    return json.loads(match.group(1))
+
+
+async def test_page_opens_on_the_default_race(client):
+    r = await client.get("/race")
+    assert r.status_code == 200
+    assert 'data-testid="race-start"' in r.text and 'data-testid="loss-chart"' in r.text
+    config = page_config(r.text)
+    initial = config["initial"]
+    assert initial["problem"] == "spiral" and initial["errors"] == []
+    assert [(c["name"], c["lr"]) for c in initial["contestants"]] == [
+        ("sgd", 1.0), ("momentum", 1.0), ("rmsprop", 0.01), ("adam", 0.01)]
+    problems = config["problems"]
+    assert {"y2x", "xor", "spiral", "moons", "digits", "rosenbrock", "beale", "saddle", "ravine"} <= set(problems)
+    assert problems["y2x"]["two_params"] and problems["spiral"]["boundary"] and not problems["digits"]["boundary"]
+    assert problems["spiral"]["spec"]["network"]["layers"] == [2, 8, 8, 1]
+
+
+async def test_page_url_state_round_trips(client, strict_json):
+    contestants = [{"name": "sgd", "lr": 1.0}, {"name": "adam", "lr": 0.1, "schedule": {"name": "cosine", "T": 50}}]
+    c = base64.urlsafe_b64encode(json.dumps(contestants).encode()).decode().rstrip("=")
+    initial = page_config((await client.get(f"/race?problem=y2x&steps=123&c={c}")).text)["initial"]
+    assert initial["problem"] == "y2x" and initial["steps"] == 123
+    assert initial["contestants"][1]["schedule"] == {"name": "cosine", "T": 50, "lr_min": 0.0}
+    assert initial["contestants"][1]["beta2"] == 0.999                 # every hyperparameter spelled out
+    # the spec token a race reports opens the same race
+    body = {**MOONS, "optimizers": [{"name": "sgd", "lr": 0.5}, {"name": "adam", "lr": 0.02, "batch_size": 8}],
+            "steps": 3, "surface_resolution": 9, "snapshots": 2}
+    token = (await stream(client, body, strict_json))[0]["spec_token"]
+    config = page_config((await client.get(f"/race?spec={token}")).text)
+    assert config["initial"]["problem"] == "custom"                   # moons 2-5-1 is not one of the page's problems
+    custom = config["problems"]["custom"]["spec"]
+    assert custom["network"]["layers"] == [2, 5, 1] and custom["network"]["activations"] == ["tanh", "sigmoid"]
+    assert [c["batch_size"] for c in config["initial"]["contestants"]] == [None, 8]
+    # a spec on one of the page's own networks opens that problem
+    problems = page_config((await client.get("/race")).text)["problems"]
+    spec = experiment_from_dict({**problems["spiral"]["spec"], "optimizers": [{"name": "sgd"}, {"name": "adam"}]})
+    assert page_config((await client.get(f"/race?spec={spec.to_token()}")).text)["initial"]["problem"] == "spiral"
+
+
+async def test_page_shows_bad_links_and_falls_back(client):
+    r = await client.get("/race?spec=not-a-token-at-all&c=%%%&problem=nope&steps=0")
+    assert r.status_code == 200
+    initial = page_config(r.text)["initial"]
+    assert initial["problem"] == "spiral" and len(initial["contestants"]) == 4
+    fields = sorted(e.split(":")[0] for e in initial["errors"])
+    assert fields[:2] == ["c", "problem"] and fields[2].startswith("spec") and fields[3] == "steps"
+    assert 'data-testid="race-url-error"' in r.text
+
+
+async def test_problem_fragment(client):
+    r = await client.get("/race/problem?problem=rosenbrock")
+    assert r.status_code == 200 and "<html" not in r.text
+    assert "Rosenbrock" in r.text and r"100\,(y - x^2)^2" in r.text
+    r = await client.get("/race/problem?problem=y2x")
+    assert "note 000" in r.text.lower() and "2 parameters" in r.text
+    assert (await client.get("/race/problem?problem=nope")).status_code == 422
