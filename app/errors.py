@@ -30,7 +30,7 @@ async def request_validation_handler(request: Request, exc):
         error = dict(error)
         error.pop("ctx", None)
         loc = [str(part) for part in error.get("loc", ())]
-        field = ".".join(p for p in loc[1:]) or "body"
+        field = "body" if error.get("type") == "json_invalid" else ".".join(loc[1:]) or "body"
         error["msg"] = f"{field}: {error.get('msg', 'invalid')}"
         errors.append(error)
     return json_response({"detail": errors}, status_code=422)

@@ -5,12 +5,14 @@ import plotly
 from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import FileResponse, PlainTextResponse
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
 from fastapi.exceptions import RequestValidationError
 
 from .errors import request_validation_handler, value_error_handler
 from .limits import BodySizeLimit
+from .schemas import ErrorOut
 from .routes import api, pages, playground_page, race_page, step_page
 from .settings import get_settings
 from .templating import STATIC_DIR
@@ -34,11 +36,18 @@ app.add_middleware(GZipMiddleware, minimum_size=1024)
 app.add_middleware(BodySizeLimit, max_bytes=get_settings().max_body_bytes)
 app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
-app.include_router(api.router)
-app.include_router(pages.router)
-app.include_router(step_page.router)
-app.include_router(race_page.router)
-app.include_router(playground_page.router)
+# Errors every JSON endpoint can answer, documented once for all of them (schemathesis holds us to the list).
+COMMON_ERRORS = {
+    400: {"model": ErrorOut, "description": "The body could not be parsed"},
+    413: {"model": ErrorOut, "description": "Body too large"},
+    422: {"model": ErrorOut, "description": "Invalid input; `detail[].loc` names the field"},
+}
+for router in (api.router, pages.router, step_page.router, race_page.router, playground_page.router):
+    for route in router.routes:
+        if isinstance(route, APIRoute) and route.path.startswith("/api/"):
+            for status, doc in COMMON_ERRORS.items():
+                route.responses.setdefault(status, doc)
+    app.include_router(router)
 
 
 @app.get("/vendor/plotly.min.js", include_in_schema=False)

@@ -18,11 +18,15 @@ def clean(value):
         return int(value)
     if isinstance(value, (np.bool_,)):
         return bool(value)
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value[:200]).decode("utf-8", errors="replace")
     if isinstance(value, dict):
-        return {k: clean(v) for k, v in value.items()}
+        return {str(k): clean(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [clean(v) for v in value]
-    return value
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
 
 
 def json_response(payload, status_code: int = 200) -> Response:

@@ -187,12 +187,23 @@ def optimizer_from_dict(d: dict, default_batch=None, default_schedule=None) -> O
     return OptimizerSpec(name, tuple(sorted(hyper.items())), batch, schedule)
 
 
+def _positive(value, field_name, high):
+    value = _number(value, field_name, 0, high)
+    if value <= 0:
+        raise ValueError(f"{field_name}: must be greater than 0")
+    return value
+
+
 def _matrix(value, field_name):
     """Rows of finite numbers, as nested tuples (the spec must be hashable)."""
     rows = _sequence(value, field_name)
     out = []
     for i, r in enumerate(rows):
         out.append(tuple(_number(v, f"{field_name}[{i}]") for v in _sequence(r, f"{field_name}[{i}]")))
+        if len(out[-1]) != len(out[0]):
+            raise ValueError(f"{field_name}[{i}]: has {len(out[-1])} values; every row needs {len(out[0])}")
+    if not out or not out[0]:
+        raise ValueError(f"{field_name}: needs at least one row of values")
     return tuple(out)
 
 
@@ -277,5 +288,5 @@ def experiment_from_dict(d: dict) -> Experiment:
     return Experiment(
         network=network, data=data_spec, optimizers=optimizers,
         l2=_number(d.get("l2", 0.0) or 0.0, "l2", 0, 10), l1=_number(d.get("l1", 0.0) or 0.0, "l1", 0, 10),
-        dropout=dropout, clip_norm=None if clip is None else _number(clip, "clip_norm", 1e-6, 1e6),
+        dropout=dropout, clip_norm=None if clip is None else _positive(clip, "clip_norm", 1e6),
         seed=_number(d.get("seed", 0), "seed", 0, 2**32 - 1, integer=True))

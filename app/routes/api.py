@@ -45,9 +45,41 @@ def check_budget(prep, steps: int, contestants: int = 1, field: str = "steps"):
         raise BudgetError(f"network.layers: at most {s.max_features} inputs")
 
 
+def check_limits(spec: Experiment) -> Experiment:
+    """The server's size limits on a spec, whichever way it came (a URL token skips the pydantic schema)."""
+    s = get_settings()
+    layers = spec.network.layers
+    if max(layers[1:]) > s.max_layer_width:
+        raise BudgetError(f"network.layers: at most {s.max_layer_width} units per layer")
+    if len(layers) - 2 > s.max_hidden_layers:
+        raise BudgetError(f"network.layers: at most {s.max_hidden_layers} hidden layers")
+    if layers[0] > s.max_features:
+        raise BudgetError(f"network.layers: at most {s.max_features} inputs")
+    if spec.data.n is not None and spec.data.n > s.max_rows:
+        raise BudgetError(f"data.n: at most {s.max_rows} rows")
+    if spec.data.X is not None and len(spec.data.X) > s.max_rows:
+        raise BudgetError(f"data.X: at most {s.max_rows} rows")
+    if len(spec.optimizers) > s.max_contestants:
+        raise BudgetError(f"optimizers: at most {s.max_contestants} contestants")
+    return spec
+
+
+def check_record_size(prep, rows: int, param_arrays: int = 8, field: str = "network.layers"):
+    """A step record holds theta-shaped arrays (before, after, update, gradient, optimizer state before and after)
+    and per-sample values for every unit; refuse records too big to send within a couple of seconds."""
+    values = param_arrays * prep.net.n_params + 4 * rows * sum(prep.net.layers)
+    if values > MAX_RECORD_VALUES:
+        raise BudgetError(f"{field}: a step record of this network and batch holds {values} numbers, over the "
+                          f"limit of {MAX_RECORD_VALUES}; use a smaller network or batch")
+
+
+MAX_RECORD_VALUES = 1_000_000
+
+
 def resolve(ref: SpecRef) -> Experiment:
-    """The Experiment of an inline spec or a URL token, with the contestant index checked."""
+    """The Experiment of an inline spec or a URL token, with limits and the contestant index checked."""
     spec = Experiment.from_token(ref.spec_token) if ref.spec_token else experiment_from_dict(ref.spec.engine_dict())
+    check_limits(spec)
     if ref.contestant >= len(spec.optimizers):
         raise ValueError(f"contestant: this spec has {len(spec.optimizers)} optimizer(s)")
     return spec
@@ -99,6 +131,8 @@ def step(body: StepRequest):
     spec = resolve(body)
     prep = prepare(spec)
     check_budget(prep, body.t + 1, field="t")
+    batch = spec.optimizers[body.contestant].batch_size or prep.X.shape[0]
+    check_record_size(prep, min(batch, prep.X.shape[0]))
     record = step_record(spec, body.t, body.contestant, cache)
     return json_response({**payloads.step_payload(spec, prep, body.contestant, record), **ids(spec)})
 
@@ -194,7 +228,8 @@ def catalog():
         "losses": [{"name": l.name, "latex": l.latex, "latex_delta": l.latex_delta, "requires": l.requires}
                    for l in LOSSES.values()],
         "initializers": list(INITIALIZERS),
-        "optimizers": [{"name": o.name, "defaults": o.defaults, "equations": list(o.equations), "matches": o.matches}
+        "optimizers": [{"name": o.name, "defaults": o.defaults, "equations": list(o.equations), "matches": o.matches,
+                        "state": list(o.state_names)}
                        for o in OPTIMIZERS.values()],
         "schedules": [{"name": s.name, "defaults": s.defaults, "equation": s.equation} for s in SCHEDULES.values()],
     })
