@@ -34,3 +34,15 @@ async def request_validation_handler(request: Request, exc):
         error["msg"] = f"{field}: {error.get('msg', 'invalid')}"
         errors.append(error)
     return json_response({"detail": errors}, status_code=422)
+
+
+async def http_error_handler(request: Request, exc):
+    """Starlette's HTTP errors (FastAPI's 400 for an undecodable body, 404s, 405s) in the documented error shape."""
+    detail = exc.detail
+    if isinstance(detail, str):
+        detail = [{"loc": ["body"] if exc.status_code == 400 else ["path"], "msg": f"body: {detail}"
+                   if exc.status_code == 400 else detail, "type": "http_error"}]
+    response = json_response({"detail": detail}, status_code=exc.status_code)
+    for key, value in (getattr(exc, "headers", None) or {}).items():
+        response.headers[key] = value
+    return response

@@ -10,7 +10,9 @@ from fastapi.staticfiles import StaticFiles
 
 from fastapi.exceptions import RequestValidationError
 
-from .errors import request_validation_handler, value_error_handler
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .errors import http_error_handler, request_validation_handler, value_error_handler
 from .limits import BodySizeLimit
 from .schemas import ErrorOut
 from .routes import api, pages, playground_page, race_page, step_page
@@ -32,6 +34,7 @@ app = FastAPI(
 )
 app.add_exception_handler(ValueError, value_error_handler)
 app.add_exception_handler(RequestValidationError, request_validation_handler)
+app.add_exception_handler(StarletteHTTPException, http_error_handler)
 app.add_middleware(GZipMiddleware, minimum_size=1024)
 app.add_middleware(BodySizeLimit, max_bytes=get_settings().max_body_bytes)
 app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
