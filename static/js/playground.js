@@ -390,8 +390,7 @@
   }
 
   // Colours: blue (negative / class 0) - white - orange (positive / class 1); a 256-entry table for the canvases.
-  const LUT = (() => {
-    const blue = [0, 114, 178], white = [247, 247, 247], orange = [230, 159, 0];
+  function diverging(blue, white, orange) {   // 256 RGB entries: blue at 0, white at 127.5, orange at 255
     const out = new Uint8ClampedArray(256 * 3);
     for (let i = 0; i < 256; i++) {
       const u = i / 127.5 - 1;
@@ -399,7 +398,8 @@
       for (let c = 0; c < 3; c++) out[3 * i + c] = a[c] + (b[c] - a[c]) * f;
     }
     return out;
-  })();
+  }
+  const LUT = diverging([0, 114, 178], [247, 247, 247], [230, 159, 0]);
 
   function outputRange(res) {   // the value that maps to full colour
     if (!isRegression()) return [0, 1];
@@ -410,16 +410,7 @@
 
   // The output: the network's value over the plane painted on a canvas (cheap, every update) under a Plotly
   // chart of the axes and the data points (redrawn only when the points or the view change).
-  const HEAT_LUT = (() => {
-    const blue = [136, 186, 222], white = [248, 248, 248], orange = [244, 210, 128];
-    const out = new Uint8ClampedArray(256 * 3);
-    for (let i = 0; i < 256; i++) {
-      const u = i / 127.5 - 1;
-      const [a, b, f] = u < 0 ? [white, blue, -u] : [white, orange, u];
-      for (let c = 0; c < 3; c++) out[3 * i + c] = a[c] + (b[c] - a[c]) * f;
-    }
-    return out;
-  })();
+  const HEAT_LUT = diverging([136, 186, 222], [248, 248, 248], [244, 210, 128]);   // paler, under the points
   let outputKey = "";
   const heatSource = document.createElement("canvas");
 
