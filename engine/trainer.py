@@ -412,6 +412,18 @@ class StackedTrainer:
                    for k, c in enumerate(self.contestants)]
         lr_flat = lrs.ravel().tolist()                  # Python floats (a list of lists would feed the GC)
         masks = None
+
+        def record_metrics(i: int, already_forward: bool):
+            """Loss, accuracy, penalty and test metrics at theta_i (evaluation mode, whole training set)."""
+            if not already_forward:
+                forward(evaluate)
+            summarize(evaluate, loss[i], None if acc is None else acc[i])
+            if penalized:
+                penalty[i] = self._penalty()
+            if has_test:
+                forward(test)
+                summarize(test, test_loss[i], None if test_acc is None else test_acc[i])
+
         with np.errstate(all="ignore"):
             for i in range(steps):
                 t = self.t
@@ -426,14 +438,7 @@ class StackedTrainer:
                 if dropout:
                     masks = self._masks(t, p.mb)
                 forward(p, masks)
-                if not shares_forward:
-                    forward(evaluate)
-                summarize(evaluate, loss[i], None if acc is None else acc[i])
-                if penalized:
-                    penalty[i] = self._penalty()
-                if has_test:
-                    forward(test)
-                    summarize(test, test_loss[i], None if test_acc is None else test_acc[i])
+                record_metrics(i, shares_forward)
                 backward(p, masks)
                 g *= 1.0 / p.mb
                 if p.delta_sq is not None:
@@ -473,13 +478,7 @@ class StackedTrainer:
                 steps_done = steps
                 if path is not None:
                     path[steps] = theta
-                forward(evaluate)
-                summarize(evaluate, loss[steps], None if acc is None else acc[steps])
-                if penalized:
-                    penalty[steps] = self._penalty()
-                if has_test:
-                    forward(test)
-                    summarize(test, test_loss[steps], None if test_acc is None else test_acc[steps])
+                record_metrics(steps, False)
                 total = loss[steps] if penalty is None else loss[steps] + penalty[steps]
                 newly = alive & ~np.isfinite(total)
                 diverged[newly] = steps
