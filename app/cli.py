@@ -1,4 +1,5 @@
 """The `backprop-viz` command: `backprop-viz serve [--host --port --workers]`."""
+
 import argparse
 
 import uvicorn
@@ -11,9 +12,12 @@ def main(argv=None):
     serve = sub.add_parser("serve", help="start the web app")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=1,
-                       help="worker processes; any worker answers any request (experiments are pure functions "
-                            "of their spec)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes; any worker answers any request (experiments are pure functions of their spec)",
+    )
     args = parser.parse_args(argv)
     if args.command == "serve":
         uvicorn.run("app.main:app", host=args.host, port=args.port, workers=args.workers)

@@ -1,4 +1,5 @@
 """Engine ValueErrors become 422s whose message names the field, in FastAPI's own error shape."""
+
 from fastapi import Request
 
 from .serialize import json_response
@@ -40,8 +41,13 @@ async def http_error_handler(request: Request, exc):
     """Starlette's HTTP errors (FastAPI's 400 for an undecodable body, 404s, 405s) in the documented error shape."""
     detail = exc.detail
     if isinstance(detail, str):
-        detail = [{"loc": ["body"] if exc.status_code == 400 else ["path"], "msg": f"body: {detail}"
-                   if exc.status_code == 400 else detail, "type": "http_error"}]
+        detail = [
+            {
+                "loc": ["body"] if exc.status_code == 400 else ["path"],
+                "msg": f"body: {detail}" if exc.status_code == 400 else detail,
+                "type": "http_error",
+            }
+        ]
     response = json_response({"detail": detail}, status_code=exc.status_code)
     for key, value in (getattr(exc, "headers", None) or {}).items():
         response.headers[key] = value

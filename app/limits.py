@@ -1,4 +1,5 @@
 """ASGI middleware refusing request bodies over the size limit with 413, before they are read into memory."""
+
 import json
 
 
@@ -31,10 +32,16 @@ class BodySizeLimit:
             await self._reject(send)
 
     async def _reject(self, send):
-        body = json.dumps({"detail": [{"loc": ["body"], "msg": f"body: larger than {self.max_bytes} bytes",
-                                       "type": "too_large"}]}).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        body = json.dumps(
+            {"detail": [{"loc": ["body"], "msg": f"body: larger than {self.max_bytes} bytes", "type": "too_large"}]}
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 

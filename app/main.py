@@ -1,21 +1,20 @@
 """Assembles the app: middleware, static files, Plotly's JS from its package, the API router and the pages."""
+
 from pathlib import Path
 
 import plotly
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import FileResponse, PlainTextResponse
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
-
-from fastapi.exceptions import RequestValidationError
-
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .errors import http_error_handler, request_validation_handler, value_error_handler
 from .limits import BodySizeLimit
-from .schemas import ErrorOut
 from .routes import api, pages, playground_page, race_page, step_page
+from .schemas import ErrorOut
 from .settings import get_settings
 from .templating import STATIC_DIR
 
@@ -56,8 +55,9 @@ for router in (api.router, pages.router, step_page.router, race_page.router, pla
 @app.get("/vendor/plotly.min.js", include_in_schema=False)
 def plotly_js():
     """plotly.js from the installed plotly package: no CDN, cached for a day."""
-    return FileResponse(PLOTLY_JS, media_type="application/javascript",
-                        headers={"Cache-Control": "public, max-age=86400"})
+    return FileResponse(
+        PLOTLY_JS, media_type="application/javascript", headers={"Cache-Control": "public, max-age=86400"}
+    )
 
 
 @app.get("/favicon.ico", include_in_schema=False)

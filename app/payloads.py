@@ -1,4 +1,5 @@
 """Engine records to the JSON shapes of API v1 (plain dicts; `serialize.clean` turns NaN into null)."""
+
 import numpy as np
 
 from engine.backprop import backprop
@@ -11,7 +12,7 @@ from engine.trainer import History
 
 def params_dict(params: Params) -> dict:
     """{"weights": [W^1 rows, ...], "biases": [b^1, ...]}."""
-    return {"weights": [W for W in params.W], "biases": [b for b in params.b]}
+    return {"weights": list(params.W), "biases": list(params.b)}
 
 
 def flat_to_layers(prep: Prepared, flat: np.ndarray) -> dict:
@@ -26,10 +27,14 @@ def trace_payload(prep: Prepared) -> dict:
     return {
         "loss": bp.loss,
         "per_sample_loss": bp.per_sample_loss,
-        "layers": [{"z": r.z, "a": r.a, "delta": r.delta, "dW": r.dW, "db": r.db, "sigma_prime": r.sigma_prime}
-                   for r in bp.layers],
-        "X": prep.X, "Y": prep.Y,
-        "weights": list(prep.params0.W), "biases": list(prep.params0.b),
+        "layers": [
+            {"z": r.z, "a": r.a, "delta": r.delta, "dW": r.dW, "db": r.db, "sigma_prime": r.sigma_prime}
+            for r in bp.layers
+        ],
+        "X": prep.X,
+        "Y": prep.Y,
+        "weights": list(prep.params0.W),
+        "biases": list(prep.params0.b),
     }
 
 
@@ -38,8 +43,12 @@ def history_payload(spec: Experiment, prep: Prepared, k: int, history: History, 
     opt = spec.optimizers[k]
     params = Params.from_flat(prep.net, theta)
     return {
-        "optimizer": {"name": opt.name, **dict(opt.hyper), "batch_size": opt.batch_size,
-                      "schedule": {"name": opt.schedule.name, **dict(opt.schedule.params)}},
+        "optimizer": {
+            "name": opt.name,
+            **dict(opt.hyper),
+            "batch_size": opt.batch_size,
+            "schedule": {"name": opt.schedule.name, **dict(opt.schedule.params)},
+        },
         "loss": history.loss,
         "test_loss": history.test_loss,
         "accuracy": history.accuracy,
@@ -63,28 +72,35 @@ def step_payload(spec: Experiment, prep: Prepared, k: int, record: StepRecord) -
     return {
         "t": record.t,
         "contestant": k,
-        "network": {"layers": list(prep.net.layers), "activations": list(prep.net.activations),
-                    "loss": prep.net.loss},
+        "network": {"layers": list(prep.net.layers), "activations": list(prep.net.activations), "loss": prep.net.loss},
         "rows": record.rows,
-        "X": bp.X, "Y": bp.Y,
-        "layers": [{"z": r.z, "a": r.a, "sigma_prime": r.sigma_prime, "delta": r.delta, "dW": r.dW, "db": r.db,
-                    "mask": r.mask} for r in bp.layers],
+        "X": bp.X,
+        "Y": bp.Y,
+        "layers": [
+            {"z": r.z, "a": r.a, "sigma_prime": r.sigma_prime, "delta": r.delta, "dW": r.dW, "db": r.db, "mask": r.mask}
+            for r in bp.layers
+        ],
         "per_sample_loss": bp.per_sample_loss,
         "data_loss": bp.data_loss,
         "penalty": bp.penalty,
         "loss": bp.loss,
         "full_loss": record.full_loss,
         "learning_rate": record.learning_rate,
-        "clip": None if spec.clip_norm is None else
-        {"max_norm": spec.clip_norm, "before": record.clip_before, "after": record.clip_after},
+        "clip": None
+        if spec.clip_norm is None
+        else {"max_norm": spec.clip_norm, "before": record.clip_before, "after": record.clip_after},
         "grad": flat_to_layers(prep, record.grad),
         "params_before": params_dict(record.params_before),
         "params_after": params_dict(record.params_after),
         "update": params_dict(record.update),
         "optimizer": {
-            "name": opt.name, "hyper": dict(opt.hyper), "batch_size": opt.batch_size,
+            "name": opt.name,
+            "hyper": dict(opt.hyper),
+            "batch_size": opt.batch_size,
             "schedule": {"name": opt.schedule.name, **dict(opt.schedule.params)},
-            "equations": list(optimizer.equations), "matches": optimizer.matches, "step": record.t + 1,
+            "equations": list(optimizer.equations),
+            "matches": optimizer.matches,
+            "step": record.t + 1,
             "state_before": {name: flat_to_layers(prep, v) for name, v in record.state_before.items()},
             "state_after": {name: flat_to_layers(prep, v) for name, v in record.state_after.items()},
         },

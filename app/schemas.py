@@ -1,4 +1,5 @@
 """Pydantic models of the JSON API v1: the HTTP boundary only (the engine never sees them)."""
+
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -26,8 +27,10 @@ Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]
 Width = Annotated[int, Field(ge=1, le=S.max_layer_width)]
 Row = Annotated[list[float], Field(min_length=1, max_length=S.max_layer_width)]
 Matrix = Annotated[list[Row], Field(min_length=1, max_length=S.max_layer_width)]
-DataRows = Annotated[list[Annotated[list[float], Field(min_length=1, max_length=S.max_features)]],
-                     Field(min_length=1, max_length=S.max_rows)]
+DataRows = Annotated[
+    list[Annotated[list[float], Field(min_length=1, max_length=S.max_features)]],
+    Field(min_length=1, max_length=S.max_rows),
+]
 
 
 class Strict(BaseModel):
@@ -40,16 +43,30 @@ class NetworkIn(Strict):
     """Sizes [n_0..n_L], an activation per layer 1..L, the loss, and initial weights (initialiser or explicit)."""
 
     layers: Annotated[list[Width], Field(min_length=2, max_length=S.max_hidden_layers + 2)]
-    activations: list[ActivationName] | None = Field(None, description="One per layer after the input; default sigmoid.")
+    activations: list[ActivationName] | None = Field(
+        None, description="One per layer after the input; default sigmoid."
+    )
     loss: LossName = "half_mse"
     init: InitName = "xavier"
     seed: Seed = 0
     weights: Annotated[list[Matrix], Field(max_length=S.max_hidden_layers + 1)] | None = Field(
-        None, description="W^l for l = 1..L, each n_l rows of n_{l-1} numbers.")
+        None, description="W^l for l = 1..L, each n_l rows of n_{l-1} numbers."
+    )
     biases: Annotated[list[Row], Field(max_length=S.max_hidden_layers + 1)] | None = None
 
-    model_config = ConfigDict(json_schema_extra={"examples": [
-        {"layers": [2, 2, 1], "activations": ["sigmoid", "sigmoid"], "loss": "half_mse", "init": "xavier", "seed": 0}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "layers": [2, 2, 1],
+                    "activations": ["sigmoid", "sigmoid"],
+                    "loss": "half_mse",
+                    "init": "xavier",
+                    "seed": 0,
+                }
+            ]
+        }
+    )
 
 
 class DataIn(Strict):
@@ -64,9 +81,14 @@ class DataIn(Strict):
     X: DataRows | None = None
     Y: DataRows | None = None
 
-    model_config = ConfigDict(json_schema_extra={"examples": [
-        {"dataset": "spiral", "n": 200, "noise": 0.1, "seed": 0, "test_fraction": 0.2},
-        {"X": [[0.5, 0.8]], "Y": [[1.0]]}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"dataset": "spiral", "n": 200, "noise": 0.1, "seed": 0, "test_fraction": 0.2},
+                {"X": [[0.5, 0.8]], "Y": [[1.0]]},
+            ]
+        }
+    )
 
     @model_validator(mode="after")
     def one_source(self):
@@ -104,12 +126,16 @@ class OptimizerIn(Strict):
     weight_decay: Annotated[float, Field(ge=0, le=10)] | None = None
     lr_decay: Annotated[float, Field(ge=0, le=10)] | None = None
     batch_size: Annotated[int, Field(ge=1, le=S.max_rows)] | None = Field(
-        None, description="Overrides the request's batch_size; null means the full batch.")
+        None, description="Overrides the request's batch_size; null means the full batch."
+    )
     schedule: ScheduleIn | None = None
     label: Annotated[str, Field(max_length=40)] | None = None
 
-    model_config = ConfigDict(json_schema_extra={"examples": [
-        {"name": "adam", "lr": 0.01, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "batch_size": None}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"name": "adam", "lr": 0.01, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "batch_size": None}]
+        }
+    )
 
 
 class ExperimentIn(Strict):
@@ -122,8 +148,11 @@ class ExperimentIn(Strict):
     schedule: ScheduleIn | None = None
     l2: Annotated[float, Field(ge=0, le=10)] = 0.0
     l1: Annotated[float, Field(ge=0, le=10)] = 0.0
-    dropout: Annotated[float, Field(ge=0, le=0.95)] | Annotated[list[Annotated[float, Field(ge=0, le=0.95)]],
-                                                                Field(max_length=S.max_hidden_layers + 1)] | None = None
+    dropout: (
+        Annotated[float, Field(ge=0, le=0.95)]
+        | Annotated[list[Annotated[float, Field(ge=0, le=0.95)]], Field(max_length=S.max_hidden_layers + 1)]
+        | None
+    ) = None
     clip_norm: Annotated[float, Field(gt=0, le=1e6)] | None = None
     batch_size: Annotated[int, Field(ge=1, le=S.max_rows)] | None = None
     seed: Seed = 0
@@ -152,10 +181,22 @@ class TraceRequest(Strict):
 
     network: NetworkIn
     data: DataIn
-    model_config = ConfigDict(json_schema_extra={"examples": [
-        {"network": {"layers": [2, 2, 1], "activations": ["sigmoid", "sigmoid"], "loss": "half_mse",
-                     "weights": [[[0.1, 0.0625], [0.2, 0.25]], [[0.4, 0.6]]], "biases": [[0, 0], [-0.3546572]]},
-         "data": {"X": [[0.5, 0.8]], "Y": [[1.0]]}}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "network": {
+                        "layers": [2, 2, 1],
+                        "activations": ["sigmoid", "sigmoid"],
+                        "loss": "half_mse",
+                        "weights": [[[0.1, 0.0625], [0.2, 0.25]], [[0.4, 0.6]]],
+                        "biases": [[0, 0], [-0.3546572]],
+                    },
+                    "data": {"X": [[0.5, 0.8]], "Y": [[1.0]]},
+                }
+            ]
+        }
+    )
 
 
 class TrainRequest(ExperimentIn):
@@ -163,10 +204,24 @@ class TrainRequest(ExperimentIn):
 
     optimizer: OptimizerIn
     steps: Steps
-    model_config = ConfigDict(json_schema_extra={"examples": [
-        {"network": {"layers": [2, 8, 8, 1], "activations": ["tanh", "tanh", "sigmoid"], "loss": "bce", "init": "he"},
-         "data": {"dataset": "spiral", "n": 200, "noise": 0.05},
-         "optimizer": {"name": "adam", "lr": 0.01}, "steps": 500, "seed": 0}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "network": {
+                        "layers": [2, 8, 8, 1],
+                        "activations": ["tanh", "tanh", "sigmoid"],
+                        "loss": "bce",
+                        "init": "he",
+                    },
+                    "data": {"dataset": "spiral", "n": 200, "noise": 0.05},
+                    "optimizer": {"name": "adam", "lr": 0.01},
+                    "steps": 500,
+                    "seed": 0,
+                }
+            ]
+        }
+    )
 
 
 class RaceRequest(ExperimentIn):
@@ -174,11 +229,28 @@ class RaceRequest(ExperimentIn):
 
     optimizers: Annotated[list[OptimizerIn], Field(min_length=2, max_length=S.max_contestants)]
     steps: Steps
-    model_config = ConfigDict(json_schema_extra={"examples": [
-        {"network": {"layers": [2, 8, 8, 1], "activations": ["tanh", "tanh", "sigmoid"], "loss": "bce", "init": "he"},
-         "data": {"dataset": "spiral", "n": 200, "noise": 0.05},
-         "optimizers": [{"name": "sgd", "lr": 1.0}, {"name": "momentum", "lr": 1.0},
-                        {"name": "rmsprop", "lr": 0.01}, {"name": "adam", "lr": 0.01}], "steps": 300}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "network": {
+                        "layers": [2, 8, 8, 1],
+                        "activations": ["tanh", "tanh", "sigmoid"],
+                        "loss": "bce",
+                        "init": "he",
+                    },
+                    "data": {"dataset": "spiral", "n": 200, "noise": 0.05},
+                    "optimizers": [
+                        {"name": "sgd", "lr": 1.0},
+                        {"name": "momentum", "lr": 1.0},
+                        {"name": "rmsprop", "lr": 0.01},
+                        {"name": "adam", "lr": 0.01},
+                    ],
+                    "steps": 300,
+                }
+            ]
+        }
+    )
 
 
 class SpecRef(Strict):
@@ -199,9 +271,20 @@ class StepRequest(SpecRef):
     """The full record of step t (theta_t -> theta_{t+1})."""
 
     t: Annotated[int, Field(ge=0, le=S.max_steps)] = 0
-    model_config = ConfigDict(json_schema_extra={"examples": [
-        {"spec": {"network": {"layers": [2, 2, 1], "activations": ["sigmoid", "sigmoid"], "loss": "half_mse"},
-                  "data": {"dataset": "xor"}, "optimizer": {"name": "sgd", "lr": 0.5}}, "t": 3}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "spec": {
+                        "network": {"layers": [2, 2, 1], "activations": ["sigmoid", "sigmoid"], "loss": "half_mse"},
+                        "data": {"dataset": "xor"},
+                        "optimizer": {"name": "sgd", "lr": 0.5},
+                    },
+                    "t": 3,
+                }
+            ]
+        }
+    )
 
 
 class GradcheckRequest(SpecRef):

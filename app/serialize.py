@@ -1,4 +1,5 @@
 """NumPy values to strict JSON: arrays become lists (rows for matrices) and NaN/Inf become null."""
+
 import json
 import math
 

@@ -1,4 +1,5 @@
 """Every limit of the server in one settings object; override with BACKPROP_VIZ_* environment variables."""
+
 from functools import lru_cache
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -11,7 +12,7 @@ class Settings(BaseSettings):
 
     max_layer_width: int = 256
     max_hidden_layers: int = 8
-    max_rows: int = 2000            # samples in a request's data (named datasets: n)
+    max_rows: int = 2000  # samples in a request's data (named datasets: n)
     max_features: int = 64
     max_steps: int = 5000
     max_contestants: int = 8

@@ -12,9 +12,10 @@ separately. Timings are per step, best of several interleaved blocks, all in one
 processes on a busy machine do not inflate (with one BLAS thread it is the wall time of a quiet machine);
 --wall uses the wall clock instead.
 """
+
 import os
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # before NumPy loads OpenBLAS; an explicit setting wins
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before NumPy loads OpenBLAS; an explicit setting wins
 
 import argparse
 import gc
@@ -26,8 +27,8 @@ import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-from engine import experiment                     # noqa: E402
-from engine.spec import experiment_from_dict      # noqa: E402
+from engine import experiment  # noqa: E402
+from engine.spec import experiment_from_dict  # noqa: E402
 
 LR = 0.5
 CASES = [
@@ -42,12 +43,19 @@ RACE = ["sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw"]
 
 
 def spec_for(layers, dataset, n, optimizers=("sgd",)):
-    return experiment_from_dict({
-        "network": {"layers": layers, "activations": ["sigmoid"] * (len(layers) - 1), "loss": "bce",
-                    "init": "xavier", "seed": 0},
-        "data": {"dataset": dataset, "n": n},
-        "optimizers": [{"name": name, "lr": LR if name in ("sgd", "momentum") else 0.01} for name in optimizers],
-    })
+    return experiment_from_dict(
+        {
+            "network": {
+                "layers": layers,
+                "activations": ["sigmoid"] * (len(layers) - 1),
+                "loss": "bce",
+                "init": "xavier",
+                "seed": 0,
+            },
+            "data": {"dataset": dataset, "n": n},
+            "optimizers": [{"name": name, "lr": LR if name in ("sgd", "momentum") else 0.01} for name in optimizers],
+        }
+    )
 
 
 # ---- the textbook loop: note 002's code with L layers, samples as rows, W^l stored as (n_{l-1}, n_l) ------------
@@ -63,7 +71,7 @@ def textbook(X, y, Ws, bs, learning_rate, epochs):
     """Note 002's loop for any depth; dividing the learning rate by m makes it the engine's mean gradient."""
     lr = learning_rate / X.shape[0]
     L = len(Ws)
-    for epoch in range(epochs):
+    for _epoch in range(epochs):
         # Forward pass
         a = [X]
         for l in range(L):
@@ -110,7 +118,7 @@ def torch_runner(X, Y, params0):
         for W, b in zip(Ws, bs):
             z = torch.nn.functional.linear(a, W, b)
             a = torch.sigmoid(z)
-        return torch.nn.functional.binary_cross_entropy_with_logits(z, Yt, reduction="sum") / m   # our bce
+        return torch.nn.functional.binary_cross_entropy_with_logits(z, Yt, reduction="sum") / m  # our bce
 
     def run(steps):
         """Train `steps` steps from theta_0; returns the seconds taken and the loss after them."""
@@ -127,11 +135,12 @@ def torch_runner(X, Y, params0):
         gc.enable()
         with torch.no_grad():
             return seconds, float(loss_of(Ws, bs))
+
     return run
 
 
 # ---- measuring ---------------------------------------------------------------------------------------------------
-CLOCK = time.process_time     # --wall: time.perf_counter
+CLOCK = time.process_time  # --wall: time.perf_counter
 
 
 def timed(fn):
@@ -160,7 +169,7 @@ class Case:
         return trainer
 
     def engine_block(self, steps):
-        trainer = self.trainer(steps)           # setup, not timed
+        trainer = self.trainer(steps)  # setup, not timed
         return timed(lambda: trainer.run(steps))
 
     def textbook_block(self, steps):
@@ -180,8 +189,10 @@ class Case:
         engine_loss = trainer.run(steps)[0].loss[steps]
         Ws, bs = textbook(self.X, self.Y, *textbook_start(self.prep.params0), LR, steps)
         engine_params = trainer.params(0)
-        dtheta = max(max(np.abs(W.T - We).max() for W, We in zip(Ws, engine_params.W)),
-                     max(np.abs(b[0] - be).max() for b, be in zip(bs, engine_params.b)))
+        dtheta = max(
+            max(np.abs(W.T - We).max() for W, We in zip(Ws, engine_params.W)),
+            max(np.abs(b[0] - be).max() for b, be in zip(bs, engine_params.b)),
+        )
         torch_loss = self.torch(steps)[1] if self.torch else None
         return engine_loss, bce_loss(self.X, self.Y, Ws, bs), dtheta, torch_loss
 
@@ -194,8 +205,9 @@ def race_ratio(layers, dataset, n, steps, blocks):
     def block(K):
         prep = preps[K]
         trainer = experiment.trainer_for(prep, list(range(K)), None, steps, experiment.start(prep, K))
-        trainer.run(0)                          # setup, not timed
+        trainer.run(0)  # setup, not timed
         return timed(lambda: trainer.run(steps))
+
     best = {1: float("inf"), 6: float("inf")}
     for _ in range(blocks):
         for K in (1, 6):
@@ -217,13 +229,13 @@ def main(argv=None):
     has_torch = any(c.torch for c in cases)
     steps = {c.name: (5 if args.quick else c.steps) for c in cases}
 
-    for c in cases:                                   # warm up: buffers, caches, BLAS
+    for c in cases:  # warm up: buffers, caches, BLAS
         c.engine_block(3)
         c.textbook_block(3)
         if c.torch:
             c.torch_block(3)
     best = {(c.name, what): float("inf") for c in cases for what in ("textbook", "engine", "torch")}
-    for b in range(blocks):                           # interleaved: every case and loop in every block
+    for b in range(blocks):  # interleaved: every case and loop in every block
         for c in cases:
             order = [("textbook", c.textbook_block), ("engine", c.engine_block)]
             if b % 2:
@@ -233,9 +245,11 @@ def main(argv=None):
             for what, fn in order:
                 best[c.name, what] = min(best[c.name, what], fn(steps[c.name]) / steps[c.name])
 
-    print(f"OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}, NumPy {np.__version__}, "
-          f"{'wall clock' if args.wall else 'CPU time'}, best of {blocks} blocks"
-          f"{' (--quick: not a measurement)' if args.quick else ''}\n")
+    print(
+        f"OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}, NumPy {np.__version__}, "
+        f"{'wall clock' if args.wall else 'CPU time'}, best of {blocks} blocks"
+        f"{' (--quick: not a measurement)' if args.quick else ''}\n"
+    )
     head = "| case | params | textbook us/step | engine us/step | ratio |"
     rule = "|---|---:|---:|---:|---:|"
     if has_torch:
@@ -250,27 +264,37 @@ def main(argv=None):
             tt = best[c.name, "torch"] * 1e6
             row += f" {tt:.1f} | {tt / tb:.2f}x |" if c.torch else " n/a | n/a |"
         print(row)
-    print("\nratio = engine / textbook per step; the engine records loss, ||delta^l||, ||dW^l|| and accuracy every "
-          "step, the textbook loop nothing.")
+    print(
+        "\nratio = engine / textbook per step; the engine records loss, ||delta^l||, ||dW^l|| and accuracy every "
+        "step, the textbook loop nothing."
+    )
 
     n_check = 5 if args.quick else 100
     print(f"\nsanity: loss after {n_check} steps from the same theta_0 (engine History vs textbook loop):")
     for c in cases:
         engine_loss, textbook_loss, dtheta, torch_loss = c.agreement(n_check)
         extra = "" if torch_loss is None else f", torch {torch_loss:.12f}"
-        print(f"  {c.name}: engine {engine_loss:.12f}, textbook {textbook_loss:.12f}, "
-              f"|diff| {abs(engine_loss - textbook_loss):.1e}, max |theta diff| {dtheta:.1e}{extra}")
-    print("\nsetup, once per trainer (not in the figures above): " +
-          ", ".join(f"{c.name} {c.setup_seconds() * 1e6:.0f} us" for c in cases))
+        print(
+            f"  {c.name}: engine {engine_loss:.12f}, textbook {textbook_loss:.12f}, "
+            f"|diff| {abs(engine_loss - textbook_loss):.1e}, max |theta diff| {dtheta:.1e}{extra}"
+        )
+    print(
+        "\nsetup, once per trainer (not in the figures above): "
+        + ", ".join(f"{c.name} {c.setup_seconds() * 1e6:.0f} us" for c in cases)
+    )
 
     race_steps = 20 if args.quick else 1000
     print(f"\nrace of 6 ({'/'.join(RACE)}) against 1 contestant, full batch, {race_steps} steps:")
-    for name, layers, dataset, n in [("spiral 2-8-8-1, 500 samples", [2, 8, 8, 1], "spiral", 500),
-                                     ("spiral 2-8-8-1, 200 samples", [2, 8, 8, 1], "spiral", 200),
-                                     ("xor 2-4-1, 4 samples", [2, 4, 1], "xor", None)]:
+    for name, layers, dataset, n in [
+        ("spiral 2-8-8-1, 500 samples", [2, 8, 8, 1], "spiral", 500),
+        ("spiral 2-8-8-1, 200 samples", [2, 8, 8, 1], "spiral", 200),
+        ("xor 2-4-1, 4 samples", [2, 4, 1], "xor", None),
+    ]:
         one, six = race_ratio(layers, dataset, n, race_steps, 2 if args.quick else 5)
-        print(f"  {name}: 1 contestant {one * 1e6:.1f} us/step, 6 contestants {six * 1e6:.1f} us/step, "
-              f"ratio {six / one:.2f}x")
+        print(
+            f"  {name}: 1 contestant {one * 1e6:.1f} us/step, 6 contestants {six * 1e6:.1f} us/step, "
+            f"ratio {six / one:.2f}x"
+        )
 
 
 if __name__ == "__main__":

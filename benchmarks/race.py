@@ -9,9 +9,10 @@ contestant's run (the issue's target is at most 2x; six separate runs would be a
 runs, and for the race as the /race page streams it (chunks, one weight's optimizer state, paths kept for the
 landscape). One BLAS thread, best of several interleaved blocks, ratios from the same run (../shared/RECIPES.md).
 """
+
 import os
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # before NumPy loads OpenBLAS; an explicit setting wins
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before NumPy loads OpenBLAS; an explicit setting wins
 
 import argparse
 import copy
@@ -21,12 +22,18 @@ import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-from engine import experiment                       # noqa: E402
-from engine.presets import PRESETS_BY_ID            # noqa: E402
-from engine.spec import experiment_from_dict        # noqa: E402
+from engine import experiment  # noqa: E402
+from engine.presets import PRESETS_BY_ID  # noqa: E402
+from engine.spec import experiment_from_dict  # noqa: E402
 
-CONTESTANTS = [{"name": "sgd", "lr": 1.0}, {"name": "momentum", "lr": 1.0}, {"name": "nesterov", "lr": 0.3},
-               {"name": "rmsprop", "lr": 0.01}, {"name": "adam", "lr": 0.01}, {"name": "adamw", "lr": 0.01}]
+CONTESTANTS = [
+    {"name": "sgd", "lr": 1.0},
+    {"name": "momentum", "lr": 1.0},
+    {"name": "nesterov", "lr": 0.3},
+    {"name": "rmsprop", "lr": 0.01},
+    {"name": "adam", "lr": 0.01},
+    {"name": "adamw", "lr": 0.01},
+]
 
 
 def spiral_spec(optimizers):
@@ -59,32 +66,43 @@ def main(argv=None):
     one = spiral_spec([{"name": "adam", "lr": 0.01}])
     assert len(experiment.groups(race)) == 1, "the six share the full batch: one stacked group"
 
-    from app.routes.race_page import RaceStreamRequest, StreamedRace   # the page's streamed race
-    body = RaceStreamRequest.model_validate({**race.to_dict(), "steps": steps, "snapshots": 2,
-                                             "surface_resolution": 9})
+    from app.routes.race_page import RaceStreamRequest, StreamedRace  # the page's streamed race
+
+    body = RaceStreamRequest.model_validate({**race.to_dict(), "steps": steps, "snapshots": 2, "surface_resolution": 9})
 
     def streamed():
         for _ in StreamedRace(race, body)._train():
             pass
 
     for spec in [race, one, *singles]:
-        experiment.prepare(spec)                         # build data and theta_0 outside the timing
+        experiment.prepare(spec)  # build data and theta_0 outside the timing
         experiment.train(spec, 5)
-    best = best_of(blocks, {
-        "one": lambda: experiment.train(one, steps),
-        "race": lambda: experiment.train(race, steps),
-        "separate": lambda: [experiment.train(s, steps) for s in singles],
-        "streamed": streamed,
-    })
-    print(f"spiral 2-8-8-1, 200 rows, full batch, {steps} steps, OPENBLAS_NUM_THREADS="
-          f"{os.environ['OPENBLAS_NUM_THREADS']}, best of {blocks}")
+    best = best_of(
+        blocks,
+        {
+            "one": lambda: experiment.train(one, steps),
+            "race": lambda: experiment.train(race, steps),
+            "separate": lambda: [experiment.train(s, steps) for s in singles],
+            "streamed": streamed,
+        },
+    )
+    print(
+        f"spiral 2-8-8-1, 200 rows, full batch, {steps} steps, OPENBLAS_NUM_THREADS="
+        f"{os.environ['OPENBLAS_NUM_THREADS']}, best of {blocks}"
+    )
     print(f"  one contestant (adam)            {best['one'] * 1e3:8.1f} ms")
-    print(f"  race of 6, one stacked program   {best['race'] * 1e3:8.1f} ms   "
-          f"race / one run = {best['race'] / best['one']:.2f}x")
-    print(f"  6 separate runs                  {best['separate'] * 1e3:8.1f} ms   "
-          f"separate / one run = {best['separate'] / best['one']:.2f}x")
-    print(f"  race of 6 as /race streams it    {best['streamed'] * 1e3:8.1f} ms   "
-          f"streamed / one run = {best['streamed'] / best['one']:.2f}x")
+    print(
+        f"  race of 6, one stacked program   {best['race'] * 1e3:8.1f} ms   "
+        f"race / one run = {best['race'] / best['one']:.2f}x"
+    )
+    print(
+        f"  6 separate runs                  {best['separate'] * 1e3:8.1f} ms   "
+        f"separate / one run = {best['separate'] / best['one']:.2f}x"
+    )
+    print(
+        f"  race of 6 as /race streams it    {best['streamed'] * 1e3:8.1f} ms   "
+        f"streamed / one run = {best['streamed'] / best['one']:.2f}x"
+    )
 
 
 if __name__ == "__main__":

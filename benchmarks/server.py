@@ -12,6 +12,7 @@ Clients are httpx async connections (keep-alive, gzip accepted, like a browser) 
 machine's cores with the server, so the figures are what one small box does alone. Latency is per request, from
 sending to the last byte; an error is any non-200 answer or a failed/timed-out request. Only 127.0.0.1 is used.
 """
+
 import argparse
 import asyncio
 import copy
@@ -44,13 +45,29 @@ def free_port() -> int:
 def start_server(port: int, workers: int) -> subprocess.Popen:
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app.main:app", "--host", HOST, "--port", str(port),
-         "--workers", str(workers), "--log-level", "warning", "--no-access-log",
-         # uvicorn closes a keep-alive connection 5 s after a response by default; with 50 clients on the same
-         # 2 cores the client can take longer than that to read one response and send the next, and the POST
-         # then meets a closed socket (httpx ReadError, never reaching the app). 60 s keeps that out of the figures.
-         "--timeout-keep-alive", "60"],
-        cwd=ROOT, env=env)
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "app.main:app",
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+            # uvicorn closes a keep-alive connection 5 s after a response by default; with 50 clients on the same
+            # 2 cores the client can take longer than that to read one response and send the next, and the POST
+            # then meets a closed socket (httpx ReadError, never reaching the app). 60 s keeps that out of the figures.
+            "--timeout-keep-alive",
+            "60",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -82,8 +99,17 @@ def train_body(rng: random.Random) -> dict:
     return {**copy.deepcopy(SPIRAL), "steps": 500}
 
 
-async def hammer(base: str, path: str, make_body, clients: int, duration: float, max_requests: int,
-                 timeout: float, seed: int, gzip: bool) -> dict:
+async def hammer(
+    base: str,
+    path: str,
+    make_body,
+    clients: int,
+    duration: float,
+    max_requests: int,
+    timeout: float,
+    seed: int,
+    gzip: bool,
+) -> dict:
     """`clients` concurrent loops posting to `path` until `duration` is spent or `max_requests` were sent."""
     latencies: list[float] = []
     errors: dict[str, int] = {}
@@ -132,9 +158,11 @@ def row(name: str, result: dict) -> str:
     lat = result["latencies"]
     n_err = sum(result["errors"].values())
     detail = ", ".join(f"{k}: {v}" for k, v in sorted(result["errors"].items()))
-    return (f"| {name} | {result['ok'] + n_err} | {n_err}{f' ({detail})' if detail else ''} | "
-            f"{result['ok'] / result['elapsed']:.1f} | {1000 * percentile(lat, 50):.0f} | "
-            f"{1000 * percentile(lat, 99):.0f} |")
+    return (
+        f"| {name} | {result['ok'] + n_err} | {n_err}{f' ({detail})' if detail else ''} | "
+        f"{result['ok'] / result['elapsed']:.1f} | {1000 * percentile(lat, 50):.0f} | "
+        f"{1000 * percentile(lat, 99):.0f} |"
+    )
 
 
 def main() -> None:
@@ -157,21 +185,40 @@ def main() -> None:
     proc = start_server(port, args.workers)
     base = f"http://{HOST}:{port}"
     try:
-        with httpx.Client(base_url=base, timeout=args.timeout) as c:   # warm-up: imports, caches, one of each
+        with httpx.Client(base_url=base, timeout=args.timeout) as c:  # warm-up: imports, caches, one of each
             for path, make in (("/api/v1/step", step_body), ("/api/v1/train", train_body)):
                 r = c.post(path, json=make(random.Random(args.seed)))
                 r.raise_for_status()
         results = []
-        for name, path, make in (("POST /api/v1/step (spiral 2-8-8-1, random t in 0..200)", "/api/v1/step", step_body),
-                                 ("POST /api/v1/train (spiral 2-8-8-1, 500 steps)", "/api/v1/train", train_body)):
-            results.append((name, asyncio.run(hammer(base, path, make, args.clients, args.duration,
-                                                       args.max_requests, args.timeout, args.seed,
-                                                       not args.no_gzip))))
+        for name, path, make in (
+            ("POST /api/v1/step (spiral 2-8-8-1, random t in 0..200)", "/api/v1/step", step_body),
+            ("POST /api/v1/train (spiral 2-8-8-1, 500 steps)", "/api/v1/train", train_body),
+        ):
+            results.append(
+                (
+                    name,
+                    asyncio.run(
+                        hammer(
+                            base,
+                            path,
+                            make,
+                            args.clients,
+                            args.duration,
+                            args.max_requests,
+                            args.timeout,
+                            args.seed,
+                            not args.no_gzip,
+                        )
+                    ),
+                )
+            )
     finally:
         stop_server(proc)
 
-    print(f"\nuvicorn --workers {args.workers} on {HOST}, {args.clients} concurrent clients, "
-          f"{args.duration:g} s per endpoint, {os.cpu_count()} CPUs, gzip {'off' if args.no_gzip else 'on'}\n")
+    print(
+        f"\nuvicorn --workers {args.workers} on {HOST}, {args.clients} concurrent clients, "
+        f"{args.duration:g} s per endpoint, {os.cpu_count()} CPUs, gzip {'off' if args.no_gzip else 'on'}\n"
+    )
     print("| endpoint | requests | errors | req/s | p50 ms | p99 ms |")
     print("|---|---:|---:|---:|---:|---:|")
     for name, result in results:

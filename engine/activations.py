@@ -1,9 +1,11 @@
 """Activation functions, each paired with its derivative sigma'(z)."""
+
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
-from scipy.special import expit, softmax as _softmax
+from scipy.special import expit
+from scipy.special import softmax as _softmax
 
 
 @dataclass(frozen=True)
@@ -13,8 +15,8 @@ class Activation:
     name: str
     f: Callable[[np.ndarray], np.ndarray]
     grad: Callable[[np.ndarray, np.ndarray], np.ndarray]
-    latex: str          # sigma(z) as the page writes it
-    latex_grad: str     # sigma'(z)
+    latex: str  # sigma(z) as the page writes it
+    latex_grad: str  # sigma'(z)
     output_only: bool = False
 
 
@@ -79,8 +81,14 @@ ACTIVATIONS: dict[str, Activation] = {
         Activation("relu", relu, relu_grad, r"\max(0, z)", r"[z>0]"),
         Activation("leaky_relu", leaky_relu, leaky_relu_grad, r"\max(0.01z, z)", r"[z>0] + 0.01[z\le 0]"),
         Activation("linear", lambda z: z.copy(), linear_grad, r"z", r"1"),
-        Activation("softmax", softmax, softmax_grad, r"\frac{e^{z_k}}{\sum_j e^{z_j}}",
-                   r"\operatorname{diag}(a) - a a^T", output_only=True),
+        Activation(
+            "softmax",
+            softmax,
+            softmax_grad,
+            r"\frac{e^{z_k}}{\sum_j e^{z_j}}",
+            r"\operatorname{diag}(a) - a a^T",
+            output_only=True,
+        ),
     )
 }
 

@@ -6,6 +6,7 @@ Samples are rows, so the column-vector equations of the notes become, for a batc
     dW^l = mean_i delta^l_i (a^{l-1}_i)^T     ->  D.T @ A_prev / m
 This module is the reference the fast trainer (`engine.trainer`) is tested against.
 """
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,13 +20,13 @@ from .network import Network, Params
 class LayerRecord:
     """Everything layer l computed for a batch: one row per sample for z, a, delta."""
 
-    z: np.ndarray             # (m, n_l) weighted input
-    a: np.ndarray             # (m, n_l) activation after dropout, as the next layer sees it
-    sigma_prime: np.ndarray   # (m, n_l) sigma'(z) (for softmax: the diagonal a(1-a), display only)
-    delta: np.ndarray         # (m, n_l) dl_i/dz^l per sample
-    dW: np.ndarray            # (n_l, n_{l-1}) mean over the batch of delta_i a_{i}^{l-1 T}
-    db: np.ndarray            # (n_l,) mean over the batch of delta_i
-    mask: np.ndarray | None   # (m, n_l) dropout keep-mask (1 kept, 0 dropped) or None
+    z: np.ndarray  # (m, n_l) weighted input
+    a: np.ndarray  # (m, n_l) activation after dropout, as the next layer sees it
+    sigma_prime: np.ndarray  # (m, n_l) sigma'(z) (for softmax: the diagonal a(1-a), display only)
+    delta: np.ndarray  # (m, n_l) dl_i/dz^l per sample
+    dW: np.ndarray  # (n_l, n_{l-1}) mean over the batch of delta_i a_{i}^{l-1 T}
+    db: np.ndarray  # (n_l,) mean over the batch of delta_i
+    mask: np.ndarray | None  # (m, n_l) dropout keep-mask (1 kept, 0 dropped) or None
 
 
 @dataclass(frozen=True)
@@ -35,9 +36,9 @@ class Backprop:
     X: np.ndarray
     Y: np.ndarray
     layers: tuple[LayerRecord, ...]
-    per_sample_loss: np.ndarray   # l_i
-    data_loss: float              # mean_i l_i
-    penalty: float                # l2/2 sum ||W||^2 + l1 sum |W|
+    per_sample_loss: np.ndarray  # l_i
+    data_loss: float  # mean_i l_i
+    penalty: float  # l2/2 sum ||W||^2 + l1 sum |W|
     grad_W: tuple[np.ndarray, ...]  # dW^l plus the penalty's gradient: what the optimizer receives before clipping
     grad_b: tuple[np.ndarray, ...]
 
@@ -92,9 +93,9 @@ def backprop(net: Network, params: Params, X, Y, l2=0.0, l1=0.0, masks=None, kee
     deltas = [None] * L
     deltas[-1] = output_delta(net.loss_fn, net.activations[-1], zs[-1], acts[-1], Y)
     for l in range(L - 2, -1, -1):
-        upstream = deltas[l + 1] @ params.W[l + 1]           # (W^{l+1})^T delta^{l+1}, one row per sample
+        upstream = deltas[l + 1] @ params.W[l + 1]  # (W^{l+1})^T delta^{l+1}, one row per sample
         if masks is not None and masks[l] is not None:
-            upstream = upstream * masks[l] / keep_prob[l]     # dropped units pass no gradient back
+            upstream = upstream * masks[l] / keep_prob[l]  # dropped units pass no gradient back
         a_before_dropout = net.acts[l].f(zs[l])
         deltas[l] = apply_grad(net.acts[l], zs[l], a_before_dropout, upstream)
     layers, grad_W, grad_b = [], [], []
@@ -113,5 +114,4 @@ def backprop(net: Network, params: Params, X, Y, l2=0.0, l1=0.0, masks=None, kee
         grad_W.append(dW + extra)
         grad_b.append(db)
     data_loss = float(np.mean(per_sample))
-    return Backprop(X, Y, tuple(layers), per_sample, data_loss, penalty(params, l2, l1),
-                    tuple(grad_W), tuple(grad_b))
+    return Backprop(X, Y, tuple(layers), per_sample, data_loss, penalty(params, l2, l1), tuple(grad_W), tuple(grad_b))

@@ -84,7 +84,7 @@ def _gaussians(n: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarr
 def _spiral(n: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """TF Playground's two spirals scaled by 1/5: 1.75 turns out to radius 1, the second arm turned by pi."""
     arms = []
-    for label, (size, turn) in enumerate([(n - n // 2, np.pi), (n // 2, 0.0)]):
+    for _label, (size, turn) in enumerate([(n - n // 2, np.pi), (n // 2, 0.0)]):
         r = np.arange(size) / size
         t = 1.75 * 2 * np.pi * r + turn
         arms.append(np.column_stack([r * np.sin(t), r * np.cos(t)]))
@@ -133,35 +133,98 @@ _GENERATORS: dict[str, Callable[[int, float, np.random.Generator], tuple[np.ndar
 DATASETS: dict[str, DatasetInfo] = {
     info.name: info
     for info in [
-        DatasetInfo("xor", "binary", 2, 1, 4, 4, True,
-                    "The 4 XOR points of note 002: (0,0)->0, (0,1)->1, (1,0)->1, (1,1)->0."),
-        DatasetInfo("xor_cloud", "binary", 2, 1, 200, 2000, False,
-                    "TensorFlow Playground's XOR scaled into about [-1.06, 1.06]^2: label 1 when "
-                    "x1*x2 >= 0; noise shifts the point the label is read at by up to +-noise, "
-                    "so labels flip near the axes."),
-        DatasetInfo("circles", "binary", 2, 1, 200, 2000, False,
-                    "sklearn make_circles: outer circle of radius 1 is class 0, inner circle of "
-                    "radius 0.5 is class 1; noise is the std of Gaussian noise on the inputs."),
-        DatasetInfo("moons", "binary", 2, 1, 200, 2000, False,
-                    "sklearn make_moons centred on the origin (inputs within about [-1.5, 1.5] x "
-                    "[-0.75, 0.75]); noise is the std of Gaussian noise on the inputs."),
-        DatasetInfo("gaussians", "binary", 2, 1, 200, 2000, False,
-                    "Two Gaussian blobs (sklearn make_blobs) at (-0.4, -0.4) for class 0 and "
-                    "(0.4, 0.4) for class 1; std = sqrt(0.5 + 7*noise)/5, TensorFlow Playground's "
-                    "spread scaled by 1/5."),
-        DatasetInfo("spiral", "binary", 2, 1, 200, 2000, False,
-                    "TensorFlow Playground's two interleaved spirals scaled by 1/5: 1.75 turns "
-                    "out to radius 1; noise moves each input by up to +-noise/5."),
-        DatasetInfo("linear", "regression", 1, 1, 3, 3, True,
-                    "Note 000's example: x = 1, 2, 3 and y = 2x exactly."),
-        DatasetInfo("plane", "regression", 2, 1, 200, 2000, False,
-                    "y = 2*x1 - x2 on x uniform in [-1, 1]^2; noise is the std of Gaussian noise "
-                    "on y."),
-        DatasetInfo("sine", "regression", 1, 1, 200, 2000, False,
-                    "y = sin(x) on x uniform in [-pi, pi]; noise is the std of Gaussian noise on y."),
-        DatasetInfo("digits", "multiclass", 64, 10, 500, 1797, False,
-                    "sklearn's 8x8 handwritten digits: 64 pixel inputs divided by 16 into [0, 1], "
-                    "10 one-hot classes; n images drawn by a seeded permutation; noise is ignored."),
+        DatasetInfo(
+            "xor", "binary", 2, 1, 4, 4, True, "The 4 XOR points of note 002: (0,0)->0, (0,1)->1, (1,0)->1, (1,1)->0."
+        ),
+        DatasetInfo(
+            "xor_cloud",
+            "binary",
+            2,
+            1,
+            200,
+            2000,
+            False,
+            "TensorFlow Playground's XOR scaled into about [-1.06, 1.06]^2: label 1 when "
+            "x1*x2 >= 0; noise shifts the point the label is read at by up to +-noise, "
+            "so labels flip near the axes.",
+        ),
+        DatasetInfo(
+            "circles",
+            "binary",
+            2,
+            1,
+            200,
+            2000,
+            False,
+            "sklearn make_circles: outer circle of radius 1 is class 0, inner circle of "
+            "radius 0.5 is class 1; noise is the std of Gaussian noise on the inputs.",
+        ),
+        DatasetInfo(
+            "moons",
+            "binary",
+            2,
+            1,
+            200,
+            2000,
+            False,
+            "sklearn make_moons centred on the origin (inputs within about [-1.5, 1.5] x "
+            "[-0.75, 0.75]); noise is the std of Gaussian noise on the inputs.",
+        ),
+        DatasetInfo(
+            "gaussians",
+            "binary",
+            2,
+            1,
+            200,
+            2000,
+            False,
+            "Two Gaussian blobs (sklearn make_blobs) at (-0.4, -0.4) for class 0 and "
+            "(0.4, 0.4) for class 1; std = sqrt(0.5 + 7*noise)/5, TensorFlow Playground's "
+            "spread scaled by 1/5.",
+        ),
+        DatasetInfo(
+            "spiral",
+            "binary",
+            2,
+            1,
+            200,
+            2000,
+            False,
+            "TensorFlow Playground's two interleaved spirals scaled by 1/5: 1.75 turns "
+            "out to radius 1; noise moves each input by up to +-noise/5.",
+        ),
+        DatasetInfo("linear", "regression", 1, 1, 3, 3, True, "Note 000's example: x = 1, 2, 3 and y = 2x exactly."),
+        DatasetInfo(
+            "plane",
+            "regression",
+            2,
+            1,
+            200,
+            2000,
+            False,
+            "y = 2*x1 - x2 on x uniform in [-1, 1]^2; noise is the std of Gaussian noise on y.",
+        ),
+        DatasetInfo(
+            "sine",
+            "regression",
+            1,
+            1,
+            200,
+            2000,
+            False,
+            "y = sin(x) on x uniform in [-pi, pi]; noise is the std of Gaussian noise on y.",
+        ),
+        DatasetInfo(
+            "digits",
+            "multiclass",
+            64,
+            10,
+            500,
+            1797,
+            False,
+            "sklearn's 8x8 handwritten digits: 64 pixel inputs divided by 16 into [0, 1], "
+            "10 one-hot classes; n images drawn by a seeded permutation; noise is ignored.",
+        ),
     ]
 }
 
@@ -198,8 +261,10 @@ def _check_seed(seed: int) -> int:
 
 def _n_test(info: DatasetInfo, n: int, test_fraction: float) -> int:
     """Return round(test_fraction * n), the number of test rows, checking it leaves training rows."""
-    if isinstance(test_fraction, bool) or not isinstance(test_fraction, Real) or not (
-        0.0 <= test_fraction < MAX_TEST_FRACTION
+    if (
+        isinstance(test_fraction, bool)
+        or not isinstance(test_fraction, Real)
+        or not (0.0 <= test_fraction < MAX_TEST_FRACTION)
     ):
         raise ValueError(f"test_fraction: must be in [0, {MAX_TEST_FRACTION:g})")
     if info.fixed and test_fraction > 0:
@@ -274,8 +339,9 @@ def make_custom(X: object, Y: object) -> Dataset:
         raise ValueError(f"Y: has {len(Y)} rows but X has {len(X)}; need one target row per sample")
     task = _infer_task(Y)
     m, n_inputs = X.shape
-    info = DatasetInfo("custom", task, n_inputs, Y.shape[1], m, m, True,
-                       f"User data: {m} samples, {n_inputs} inputs, {task} targets.")
+    info = DatasetInfo(
+        "custom", task, n_inputs, Y.shape[1], m, m, True, f"User data: {m} samples, {n_inputs} inputs, {task} targets."
+    )
     labels = {"binary": Y[:, 0], "multiclass": Y.argmax(axis=1)}.get(task, np.zeros(m))
     return _split(info, X, Y, labels.astype(np.int64), 0)
 

@@ -1,8 +1,9 @@
 """Runs an Experiment: builds its network, data and theta_0, trains every contestant, records any step in full."""
+
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
-import threading
 
 import numpy as np
 
@@ -43,8 +44,10 @@ def load_data(spec: Experiment) -> Dataset:
     """The spec's dataset (named and seeded, or explicit X, Y)."""
     d = spec.data
     if d.dataset is None:
-        return make_custom(np.array(d.X, dtype=float) if d.X is not None else None,
-                           np.array(d.Y, dtype=float) if d.Y is not None else None)
+        return make_custom(
+            np.array(d.X, dtype=float) if d.X is not None else None,
+            np.array(d.Y, dtype=float) if d.Y is not None else None,
+        )
     return make_dataset(d.dataset, n=d.n, noise=d.noise, seed=d.seed, test_fraction=d.test_fraction)
 
 
@@ -57,11 +60,14 @@ def prepare(spec: Experiment) -> Prepared:
     if spec.data.features:
         X, X_test = add_features(X, spec.data.features), add_features(X_test, spec.data.features)
     if X.shape[1] != net.layers[0]:
-        raise ValueError(f"network.layers: the input layer must have {X.shape[1]} units for this data "
-                         f"(it has {net.layers[0]})")
+        raise ValueError(
+            f"network.layers: the input layer must have {X.shape[1]} units for this data (it has {net.layers[0]})"
+        )
     if data.Y_train.shape[1] != net.layers[-1]:
-        raise ValueError(f"network.layers: the output layer must have {data.Y_train.shape[1]} units for this "
-                         f"data (it has {net.layers[-1]})")
+        raise ValueError(
+            f"network.layers: the output layer must have {data.Y_train.shape[1]} units for this "
+            f"data (it has {net.layers[-1]})"
+        )
     if spec.network.weights is not None:
         params0 = params_from_lists(net, spec.network.weights, spec.network.biases)
     else:
@@ -121,9 +127,19 @@ def train(spec: Experiment, steps: int, keep_path: bool = False) -> list[History
 def trainer_for(prep: Prepared, members, batch_size, horizon, checkpoint) -> StackedTrainer:
     """A stacked trainer for the given contestants resuming from `checkpoint`."""
     spec = prep.spec
-    return StackedTrainer(prep.net, prep.X, prep.Y, [contestant(spec.optimizers[k], horizon) for k in members],
-                          checkpoint, batch_size, prep.regularization, spec.seed, prep.X_test, prep.Y_test,
-                          prep.classify)
+    return StackedTrainer(
+        prep.net,
+        prep.X,
+        prep.Y,
+        [contestant(spec.optimizers[k], horizon) for k in members],
+        checkpoint,
+        batch_size,
+        prep.regularization,
+        spec.seed,
+        prep.X_test,
+        prep.Y_test,
+        prep.classify,
+    )
 
 
 class CheckpointCache:
@@ -145,8 +161,9 @@ class CheckpointCache:
     def nearest(self, spec_id, k, t):
         """The latest cached checkpoint at or before step t."""
         with self._lock:
-            best = max((key[2] for key in self._items if key[0] == spec_id and key[1] == k and key[2] <= t),
-                       default=None)
+            best = max(
+                (key[2] for key in self._items if key[0] == spec_id and key[1] == k and key[2] <= t), default=None
+            )
         return None if best is None else self.get((spec_id, k, best))
 
     def put(self, key, checkpoint: Checkpoint):
@@ -180,18 +197,18 @@ class StepRecord:
     """Step t in full: theta_t, the batch, forward and backward per layer, and the update to theta_{t+1}."""
 
     t: int
-    rows: np.ndarray                  # training-set rows in this step's batch
-    backprop: Backprop                # z, a, delta, dW, db per layer; loss on the batch
+    rows: np.ndarray  # training-set rows in this step's batch
+    backprop: Backprop  # z, a, delta, dW, db per layer; loss on the batch
     learning_rate: float
-    grad: np.ndarray                  # flat gradient the optimizer received (penalty added, clipped)
+    grad: np.ndarray  # flat gradient the optimizer received (penalty added, clipped)
     clip_before: float | None
     clip_after: float | None
     params_before: Params
     params_after: Params
-    update: Params                    # Delta theta = theta_{t+1} - theta_t, shaped like W, b
-    state_before: dict                # optimizer state vectors (flat) before and after this step
+    update: Params  # Delta theta = theta_{t+1} - theta_t, shaped like W, b
+    state_before: dict  # optimizer state vectors (flat) before and after this step
     state_after: dict
-    full_loss: float                  # the training objective on the whole training set at theta_t
+    full_loss: float  # the training objective on the whole training set at theta_t
 
 
 def step_record(spec: Experiment, t: int, k: int = 0, cache: CheckpointCache | None = None) -> StepRecord:
@@ -219,5 +236,18 @@ def step_record(spec: Experiment, t: int, k: int = 0, cache: CheckpointCache | N
         after = theta.copy()
         c.optimizer.update(after, grad.copy(), state, lr, t + 1, c.hyper)
         full = objective(net, params, prep.X, prep.Y, spec.l2, spec.l1)
-    return StepRecord(t, rows, bp, lr, grad, clip_before, clip_after, params, Params.from_flat(net, after),
-                      Params.from_flat(net, after - theta), checkpoint.states[0], state, full)
+    return StepRecord(
+        t,
+        rows,
+        bp,
+        lr,
+        grad,
+        clip_before,
+        clip_after,
+        params,
+        Params.from_flat(net, after),
+        Params.from_flat(net, after - theta),
+        checkpoint.states[0],
+        state,
+        full,
+    )

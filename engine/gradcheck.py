@@ -21,6 +21,7 @@ One refinement the note omits: the denominator is the step actually taken, (thet
 floating point, rather than 2 eps; with eps = 1e-7 the two differ by up to ~1e-9 relative, enough to matter
 against a 1e-7 threshold.
 """
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,7 +29,7 @@ import numpy as np
 from .backprop import backprop, objective
 from .network import Network, Params
 
-THRESHOLD = 1e-7          # the note's "difference < 1e-7"
+THRESHOLD = 1e-7  # the note's "difference < 1e-7"
 EPSILON_RANGE = (1e-10, 1e-2)
 
 
@@ -36,13 +37,13 @@ EPSILON_RANGE = (1e-10, 1e-2)
 class GradCheck:
     """Analytic against numeric gradient for the checked entries of theta."""
 
-    index: np.ndarray            # (n,) flat-theta indices checked, ascending
-    names: tuple[str, ...]       # "W1[0,1]", "b2[0]": layer numbers from 1 as the notes write W^1
-    analytic: np.ndarray         # (n,) dJ/dtheta_i from backprop (penalty included)
-    numeric: np.ndarray          # (n,) central differences of J
-    relative_error: np.ndarray   # (n,) |a - n| / (|a| + |n|), 0 where both are 0; in [0, 1]
-    difference: float            # ||n - a|| / (||n|| + ||a||), 0 when both norms are 0
-    passed: bool                 # difference < threshold
+    index: np.ndarray  # (n,) flat-theta indices checked, ascending
+    names: tuple[str, ...]  # "W1[0,1]", "b2[0]": layer numbers from 1 as the notes write W^1
+    analytic: np.ndarray  # (n,) dJ/dtheta_i from backprop (penalty included)
+    numeric: np.ndarray  # (n,) central differences of J
+    relative_error: np.ndarray  # (n,) |a - n| / (|a| + |n|), 0 where both are 0; in [0, 1]
+    difference: float  # ||n - a|| / (||n|| + ||a||), 0 when both norms are 0
+    passed: bool  # difference < threshold
     epsilon: float
     threshold: float
 
@@ -80,9 +81,18 @@ def difference(analytic: np.ndarray, numeric: np.ndarray) -> float:
     return gap / scale
 
 
-def gradient_check(net: Network, params: Params, X, Y, l2: float = 0.0, l1: float = 0.0,
-                   epsilon: float = 1e-7, max_params: int | None = None, seed: int = 0,
-                   threshold: float = THRESHOLD) -> GradCheck:
+def gradient_check(
+    net: Network,
+    params: Params,
+    X,
+    Y,
+    l2: float = 0.0,
+    l1: float = 0.0,
+    epsilon: float = 1e-7,
+    max_params: int | None = None,
+    seed: int = 0,
+    threshold: float = THRESHOLD,
+) -> GradCheck:
     """Central differences of `objective` against `backprop`'s gradient, on every parameter or a seeded sample.
 
     With `max_params` below the number of parameters, a sample of that many indices is drawn without
@@ -113,17 +123,33 @@ def gradient_check(net: Network, params: Params, X, Y, l2: float = 0.0, l1: floa
             theta_minus[i] -= epsilon
             loss_plus = objective(net, Params.from_flat(net, theta_plus), X, Y, l2, l1)
             loss_minus = objective(net, Params.from_flat(net, theta_minus), X, Y, l2, l1)
-            numeric[n] = (loss_plus - loss_minus) / (theta_plus[i] - theta_minus[i])   # the step really taken
+            numeric[n] = (loss_plus - loss_minus) / (theta_plus[i] - theta_minus[i])  # the step really taken
         diff = difference(analytic, numeric)
         rel = relative_error(analytic, numeric)
-    return GradCheck(index, tuple(names[i] for i in index), analytic, numeric, rel, diff,
-                     bool(diff < threshold), float(epsilon), float(threshold))
+    return GradCheck(
+        index,
+        tuple(names[i] for i in index),
+        analytic,
+        numeric,
+        rel,
+        diff,
+        bool(diff < threshold),
+        float(epsilon),
+        float(threshold),
+    )
 
 
-def check_experiment(spec, t: int = 0, k: int = 0, epsilon: float = 1e-7, max_params: int | None = None,
-                     seed: int = 0, threshold: float = THRESHOLD) -> GradCheck:
+def check_experiment(
+    spec,
+    t: int = 0,
+    k: int = 0,
+    epsilon: float = 1e-7,
+    max_params: int | None = None,
+    seed: int = 0,
+    threshold: float = THRESHOLD,
+) -> GradCheck:
     """Gradient check of contestant k at theta_t on the whole training set, with the spec's L2/L1, no dropout."""
-    from .experiment import prepare, state_at   # imported here: experiment pulls in the trainer and optimizers
+    from .experiment import prepare, state_at  # imported here: experiment pulls in the trainer and optimizers
 
     if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or t < 0:
         raise ValueError("t: must be a whole number >= 0")
@@ -133,8 +159,7 @@ def check_experiment(spec, t: int = 0, k: int = 0, epsilon: float = 1e-7, max_pa
     prep = prepare(spec)
     theta_t = state_at(spec, int(t), int(k)).theta[0]
     params = Params.from_flat(prep.net, theta_t)
-    return gradient_check(prep.net, params, prep.X, prep.Y, spec.l2, spec.l1, epsilon, max_params, seed,
-                          threshold)
+    return gradient_check(prep.net, params, prep.X, prep.Y, spec.l2, spec.l1, epsilon, max_params, seed, threshold)
 
 
 def _check_epsilon(epsilon):

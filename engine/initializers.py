@@ -1,4 +1,5 @@
 """Weight initialisers: W^l of shape (n_l, n_{l-1}), biases start at 0."""
+
 import numpy as np
 
 

@@ -1,6 +1,7 @@
 """Per-sample losses l_i and their gradient with respect to the output z^L (delta^L)."""
+
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 from scipy.special import log_softmax
@@ -65,14 +66,19 @@ def cross_entropy_grad(a, y):
 LOSSES: dict[str, Loss] = {
     l.name: l
     for l in (
-        Loss("mse", mse, mse_grad, r"\frac{1}{n_L}\sum_k (a_k - y_k)^2",
-             r"\frac{2}{n_L}(a^L - y) \odot \sigma'(z^L)"),
-        Loss("half_mse", half_mse, half_mse_grad, r"\frac{1}{2}\sum_k (a_k - y_k)^2",
-             r"(a^L - y) \odot \sigma'(z^L)"),
-        Loss("bce", bce, bce_grad, r"-\sum_k \left[y_k \log a_k + (1-y_k)\log(1-a_k)\right]",
-             r"a^L - y", requires="sigmoid"),
-        Loss("cross_entropy", cross_entropy, cross_entropy_grad, r"-\sum_k y_k \log a_k",
-             r"a^L - y", requires="softmax"),
+        Loss("mse", mse, mse_grad, r"\frac{1}{n_L}\sum_k (a_k - y_k)^2", r"\frac{2}{n_L}(a^L - y) \odot \sigma'(z^L)"),
+        Loss("half_mse", half_mse, half_mse_grad, r"\frac{1}{2}\sum_k (a_k - y_k)^2", r"(a^L - y) \odot \sigma'(z^L)"),
+        Loss(
+            "bce",
+            bce,
+            bce_grad,
+            r"-\sum_k \left[y_k \log a_k + (1-y_k)\log(1-a_k)\right]",
+            r"a^L - y",
+            requires="sigmoid",
+        ),
+        Loss(
+            "cross_entropy", cross_entropy, cross_entropy_grad, r"-\sum_k y_k \log a_k", r"a^L - y", requires="softmax"
+        ),
     )
 }
 

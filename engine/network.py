@@ -1,4 +1,5 @@
 """The network: its shape, activations, loss, and parameters (W^l, b^l) as plain arrays."""
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,7 +80,7 @@ class Params:
         """The inverse of `flat`."""
         Ws, bs, offset = [], [], 0
         for n_in, n_out in zip(net.layers[:-1], net.layers[1:]):
-            block = theta[offset: offset + n_out * (n_in + 1)].reshape(n_out, n_in + 1)
+            block = theta[offset : offset + n_out * (n_in + 1)].reshape(n_out, n_in + 1)
             Ws.append(block[:, :n_in].copy())
             bs.append(block[:, n_in].copy())
             offset += n_out * (n_in + 1)
@@ -92,8 +93,9 @@ def init_params(net: Network, init: str = "xavier", seed: int = 0) -> Params:
         raise ValueError(f"init: unknown '{init}' (choose from {', '.join(INITIALIZERS)})")
     rng = np.random.default_rng(seed)
     pairs = zip(net.layers[:-1], net.layers[1:])
-    return Params(tuple(INITIALIZERS[init](rng, n_out, n_in) for n_in, n_out in pairs),
-                  tuple(np.zeros(n) for n in net.layers[1:]))
+    return Params(
+        tuple(INITIALIZERS[init](rng, n_out, n_in) for n_in, n_out in pairs), tuple(np.zeros(n) for n in net.layers[1:])
+    )
 
 
 def params_from_lists(net: Network, weights, biases) -> Params:

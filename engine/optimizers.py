@@ -3,8 +3,9 @@
 `t` is the 1-based count of updates (PyTorch's `state["step"]` after incrementing); `g` is the gradient
 dL/dtheta, which an update may overwrite. State vectors are named as the notes name them.
 """
+
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -29,8 +30,9 @@ class Optimizer:
         unknown = set(given) - set(self.defaults)
         if unknown:
             name = sorted(unknown)[0]
-            raise ValueError(f"optimizer.{name}: not a hyperparameter of {self.name} "
-                             f"(it takes {', '.join(self.defaults)})")
+            raise ValueError(
+                f"optimizer.{name}: not a hyperparameter of {self.name} (it takes {', '.join(self.defaults)})"
+            )
         merged = {**self.defaults, **given}
         for key, value in merged.items():
             check_hyper(key, value)
@@ -130,35 +132,75 @@ def adagrad(theta, g, state, lr, t, hp):
     theta -= (lr / (1.0 + (t - 1) * hp["lr_decay"])) * g / (np.sqrt(acc) + hp["eps"])
 
 
-_ADAM_EQ = (r"m_t = \beta_1 m_{t-1} + (1-\beta_1)\, g_t", r"v_t = \beta_2 v_{t-1} + (1-\beta_2)\, g_t^2",
-            r"\hat m_t = \frac{m_t}{1-\beta_1^t},\quad \hat v_t = \frac{v_t}{1-\beta_2^t}")
+_ADAM_EQ = (
+    r"m_t = \beta_1 m_{t-1} + (1-\beta_1)\, g_t",
+    r"v_t = \beta_2 v_{t-1} + (1-\beta_2)\, g_t^2",
+    r"\hat m_t = \frac{m_t}{1-\beta_1^t},\quad \hat v_t = \frac{v_t}{1-\beta_2^t}",
+)
 
 OPTIMIZERS: dict[str, Optimizer] = {
     o.name: o
     for o in (
-        Optimizer("sgd", sgd, {"lr": 0.1, "momentum": 0.0, "weight_decay": 0.0}, ("velocity",),
-                  (r"\theta \leftarrow \theta - \eta\, g",), "torch.optim.SGD"),
-        Optimizer("momentum", momentum, {"lr": 0.1, "beta": 0.9, "weight_decay": 0.0}, ("velocity",),
-                  (r"v_t = \beta v_{t-1} + (1-\beta)\, g_t", r"\theta_t = \theta_{t-1} - \eta\, v_t"),
-                  "the notes' momentum (note 003)"),
-        Optimizer("nesterov", nesterov, {"lr": 0.1, "momentum": 0.9, "weight_decay": 0.0}, ("velocity",),
-                  (r"b_t = \mu b_{t-1} + g_t", r"\theta_t = \theta_{t-1} - \eta\,(g_t + \mu b_t)"),
-                  "torch.optim.SGD(nesterov=True)"),
-        Optimizer("rmsprop", rmsprop, {"lr": 0.01, "beta": 0.99, "eps": 1e-8, "weight_decay": 0.0}, ("s",),
-                  (r"s_t = \beta s_{t-1} + (1-\beta)\, g_t^2",
-                   r"\theta_t = \theta_{t-1} - \frac{\eta}{\sqrt{s_t} + \epsilon}\, g_t"),
-                  "the notes' RMSprop = torch.optim.RMSprop(alpha=beta)"),
-        Optimizer("adam", adam, {"lr": 0.01, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.0},
-                  ("m", "v", "m_hat", "v_hat"),
-                  _ADAM_EQ + (r"\theta_t = \theta_{t-1} - \frac{\eta}{\sqrt{\hat v_t} + \epsilon}\, \hat m_t",),
-                  "torch.optim.Adam"),
-        Optimizer("adamw", adamw, {"lr": 0.01, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.01},
-                  ("m", "v", "m_hat", "v_hat"),
-                  (r"\theta \leftarrow \theta\,(1 - \eta\lambda)",) + _ADAM_EQ
-                  + (r"\theta_t = \theta - \frac{\eta}{\sqrt{\hat v_t} + \epsilon}\, \hat m_t",),
-                  "torch.optim.AdamW"),
-        Optimizer("adagrad", adagrad, {"lr": 0.1, "lr_decay": 0.0, "eps": 1e-10, "weight_decay": 0.0}, ("sum",),
-                  (r"G_t = G_{t-1} + g_t^2", r"\theta_t = \theta_{t-1} - \frac{\eta}{\sqrt{G_t} + \epsilon}\, g_t"),
-                  "torch.optim.Adagrad"),
+        Optimizer(
+            "sgd",
+            sgd,
+            {"lr": 0.1, "momentum": 0.0, "weight_decay": 0.0},
+            ("velocity",),
+            (r"\theta \leftarrow \theta - \eta\, g",),
+            "torch.optim.SGD",
+        ),
+        Optimizer(
+            "momentum",
+            momentum,
+            {"lr": 0.1, "beta": 0.9, "weight_decay": 0.0},
+            ("velocity",),
+            (r"v_t = \beta v_{t-1} + (1-\beta)\, g_t", r"\theta_t = \theta_{t-1} - \eta\, v_t"),
+            "the notes' momentum (note 003)",
+        ),
+        Optimizer(
+            "nesterov",
+            nesterov,
+            {"lr": 0.1, "momentum": 0.9, "weight_decay": 0.0},
+            ("velocity",),
+            (r"b_t = \mu b_{t-1} + g_t", r"\theta_t = \theta_{t-1} - \eta\,(g_t + \mu b_t)"),
+            "torch.optim.SGD(nesterov=True)",
+        ),
+        Optimizer(
+            "rmsprop",
+            rmsprop,
+            {"lr": 0.01, "beta": 0.99, "eps": 1e-8, "weight_decay": 0.0},
+            ("s",),
+            (
+                r"s_t = \beta s_{t-1} + (1-\beta)\, g_t^2",
+                r"\theta_t = \theta_{t-1} - \frac{\eta}{\sqrt{s_t} + \epsilon}\, g_t",
+            ),
+            "the notes' RMSprop = torch.optim.RMSprop(alpha=beta)",
+        ),
+        Optimizer(
+            "adam",
+            adam,
+            {"lr": 0.01, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.0},
+            ("m", "v", "m_hat", "v_hat"),
+            _ADAM_EQ + (r"\theta_t = \theta_{t-1} - \frac{\eta}{\sqrt{\hat v_t} + \epsilon}\, \hat m_t",),
+            "torch.optim.Adam",
+        ),
+        Optimizer(
+            "adamw",
+            adamw,
+            {"lr": 0.01, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.01},
+            ("m", "v", "m_hat", "v_hat"),
+            (r"\theta \leftarrow \theta\,(1 - \eta\lambda)",)
+            + _ADAM_EQ
+            + (r"\theta_t = \theta - \frac{\eta}{\sqrt{\hat v_t} + \epsilon}\, \hat m_t",),
+            "torch.optim.AdamW",
+        ),
+        Optimizer(
+            "adagrad",
+            adagrad,
+            {"lr": 0.1, "lr_decay": 0.0, "eps": 1e-10, "weight_decay": 0.0},
+            ("sum",),
+            (r"G_t = G_{t-1} + g_t^2", r"\theta_t = \theta_{t-1} - \frac{\eta}{\sqrt{G_t} + \epsilon}\, g_t"),
+            "torch.optim.Adagrad",
+        ),
     )
 }

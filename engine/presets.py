@@ -1,4 +1,5 @@
 """Ready experiments from the course notes and classic teaching problems, in the API's spec form."""
+
 from .activations import sigmoid
 
 # Note 002 gives z_h = [0.1, 0.3] and z_o = 0.2 as "example values" without the weights behind them.
@@ -13,11 +14,16 @@ PRESETS = [
         "id": "notes-2-2-1",
         "title": "The notes' worked example (2-2-1, sigmoid)",
         "description": "Note 002: x = [0.5, 0.8], y = 1, z_h = [0.1, 0.3], z_o = 0.2, w_o = [0.4, 0.6], "
-                       "L = 1/2 (a - y)^2.",
+        "L = 1/2 (a - y)^2.",
         "steps": 20,
         "spec": {
-            "network": {"layers": [2, 2, 1], "activations": ["sigmoid", "sigmoid"], "loss": "half_mse",
-                        "weights": [NOTES_W1, NOTES_W2], "biases": [[0.0, 0.0], [NOTES_B2]]},
+            "network": {
+                "layers": [2, 2, 1],
+                "activations": ["sigmoid", "sigmoid"],
+                "loss": "half_mse",
+                "weights": [NOTES_W1, NOTES_W2],
+                "biases": [[0.0, 0.0], [NOTES_B2]],
+            },
             "data": {"X": [[0.5, 0.8]], "Y": [[1.0]]},
             "optimizer": {"name": "sgd", "lr": 0.5},
         },
@@ -28,8 +34,13 @@ PRESETS = [
         "description": "The 4 points of note 002's NumPy example; dZ = A - Y (note 003).",
         "steps": 1000,
         "spec": {
-            "network": {"layers": [2, 4, 1], "activations": ["sigmoid", "sigmoid"], "loss": "bce",
-                        "init": "xavier", "seed": 1},
+            "network": {
+                "layers": [2, 4, 1],
+                "activations": ["sigmoid", "sigmoid"],
+                "loss": "bce",
+                "init": "xavier",
+                "seed": 1,
+            },
             "data": {"dataset": "xor"},
             "optimizer": {"name": "sgd", "lr": 2.0},
         },
@@ -40,8 +51,13 @@ PRESETS = [
         "description": "One weight, one bias, MSE, w and b from 0, lr 0.01, 1000 epochs.",
         "steps": 1000,
         "spec": {
-            "network": {"layers": [1, 1], "activations": ["linear"], "loss": "mse",
-                        "weights": [[[0.0]]], "biases": [[0.0]]},
+            "network": {
+                "layers": [1, 1],
+                "activations": ["linear"],
+                "loss": "mse",
+                "weights": [[[0.0]]],
+                "biases": [[0.0]],
+            },
             "data": {"dataset": "linear"},
             "optimizer": {"name": "sgd", "lr": 0.01},
         },
@@ -52,8 +68,13 @@ PRESETS = [
         "description": "Two interleaved spirals, 200 points; tanh hidden layers with He initialisation.",
         "steps": 1000,
         "spec": {
-            "network": {"layers": [2, 8, 8, 1], "activations": ["tanh", "tanh", "sigmoid"], "loss": "bce",
-                        "init": "he", "seed": 0},
+            "network": {
+                "layers": [2, 8, 8, 1],
+                "activations": ["tanh", "tanh", "sigmoid"],
+                "loss": "bce",
+                "init": "he",
+                "seed": 0,
+            },
             "data": {"dataset": "spiral", "n": 200, "noise": 0.05, "seed": 0},
             "optimizer": {"name": "adam", "lr": 0.01},
         },

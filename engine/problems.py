@@ -15,8 +15,9 @@ and schedules (engine.schedules), all from the same start, and records theta_t, 
 the update and the optimizer's state at every step. There is no data, so no batches: every contestant sees the
 exact gradient, and a race is fair by construction.
 """
+
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -24,7 +25,7 @@ from .experiment import contestant
 from .spec import MAX_CONTESTANTS, optimizer_from_dict
 from .trainer import Contestant
 
-ESCAPE = 1e8   # |x| or |y| beyond this counts as diverged: far outside every plot, and a few steps from overflow
+ESCAPE = 1e8  # |x| or |y| beyond this counts as diverged: far outside every plot, and a few steps from overflow
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class Problem:
     latex_grad: tuple[str, str]
     description: str
     saddles: tuple[tuple[float, float], ...] = ()
-    log_contour: bool = False    # contour log10 f: the values span several decades
+    log_contour: bool = False  # contour log10 f: the values span several decades
 
 
 def _xy(theta):
@@ -69,16 +70,16 @@ def rosenbrock_grad(theta):
 def beale(theta):
     """f = (1.5 - x + xy)^2 + (2.25 - x + xy^2)^2 + (2.625 - x + xy^3)^2; minimum 0 at (3, 0.5)."""
     x, y = _xy(theta)
-    u1, u2, u3 = 1.5 - x + x * y, 2.25 - x + x * y ** 2, 2.625 - x + x * y ** 3
-    return u1 ** 2 + u2 ** 2 + u3 ** 2
+    u1, u2, u3 = 1.5 - x + x * y, 2.25 - x + x * y**2, 2.625 - x + x * y**3
+    return u1**2 + u2**2 + u3**2
 
 
 def beale_grad(theta):
     """df/dx = 2 u1 (y - 1) + 2 u2 (y^2 - 1) + 2 u3 (y^3 - 1),  df/dy = 2 u1 x + 2 u2 (2 x y) + 2 u3 (3 x y^2)."""
     x, y = _xy(theta)
-    u1, u2, u3 = 1.5 - x + x * y, 2.25 - x + x * y ** 2, 2.625 - x + x * y ** 3
-    dx = 2.0 * u1 * (y - 1.0) + 2.0 * u2 * (y ** 2 - 1.0) + 2.0 * u3 * (y ** 3 - 1.0)
-    dy = 2.0 * u1 * x + 2.0 * u2 * (2.0 * x * y) + 2.0 * u3 * (3.0 * x * y ** 2)
+    u1, u2, u3 = 1.5 - x + x * y, 2.25 - x + x * y**2, 2.625 - x + x * y**3
+    dx = 2.0 * u1 * (y - 1.0) + 2.0 * u2 * (y**2 - 1.0) + 2.0 * u3 * (y**3 - 1.0)
+    dy = 2.0 * u1 * x + 2.0 * u2 * (2.0 * x * y) + 2.0 * u3 * (3.0 * x * y**2)
     return np.stack([dx, dy], axis=-1)
 
 
@@ -94,7 +95,7 @@ def saddle_grad(theta):
     return np.stack([2.0 * x, y * (y * y - 1.0)], axis=-1)
 
 
-KAPPA = 25.0   # condition number of the ravine's Hessian diag(1, KAPPA): plain GD is stable only for lr < 2 / KAPPA
+KAPPA = 25.0  # condition number of the ravine's Hessian diag(1, KAPPA): plain GD is stable only for lr < 2 / KAPPA
 
 
 def ravine(theta):
@@ -112,30 +113,69 @@ def ravine_grad(theta):
 PROBLEMS: dict[str, Problem] = {
     p.name: p
     for p in (
-        Problem("rosenbrock", "Rosenbrock's valley", rosenbrock, rosenbrock_grad, (-1.5, 2.5), ((1.0, 1.0),),
-                (-2.0, 2.0), (-1.0, 3.0), r"f(x, y) = (1 - x)^2 + 100\,(y - x^2)^2",
-                (r"\frac{\partial f}{\partial x} = -2(1 - x) - 400\,x\,(y - x^2)",
-                 r"\frac{\partial f}{\partial y} = 200\,(y - x^2)"),
-                "A narrow curved valley: finding it is easy, following its almost flat floor to (1, 1) is not.",
-                log_contour=True),
-        Problem("beale", "Beale's function", beale, beale_grad, (0.7, 1.4), ((3.0, 0.5),),
-                (-1.5, 4.5), (-1.5, 2.5),
-                r"f(x, y) = (1.5 - x + xy)^2 + (2.25 - x + xy^2)^2 + (2.625 - x + xy^3)^2",
-                (r"\frac{\partial f}{\partial x} = 2u_1(y - 1) + 2u_2(y^2 - 1) + 2u_3(y^3 - 1)",
-                 r"\frac{\partial f}{\partial y} = 2u_1 x + 4u_2\,xy + 6u_3\,xy^2"),
-                "Steep walls and flat plateaus (u_1, u_2, u_3 are the three brackets); the minimum is at (3, 0.5).",
-                log_contour=True),
-        Problem("saddle", "A saddle point", saddle, saddle_grad, (1.5, 0.001), ((0.0, -1.0), (0.0, 1.0)),
-                (-2.0, 2.0), (-1.6, 1.6), r"f(x, y) = x^2 + \tfrac14\,(y^2 - 1)^2",
-                (r"\frac{\partial f}{\partial x} = 2x", r"\frac{\partial f}{\partial y} = y\,(y^2 - 1)"),
-                "Starting almost on the ridge y = 0: the gradient first leads into the saddle at (0, 0), where it "
-                "vanishes; who escapes to a minimum at (0, \u00b11), and how fast?",
-                saddles=((0.0, 0.0),)),
-        Problem("ravine", "Ill-conditioned quadratic", ravine, ravine_grad, (-4.5, 1.0), ((0.0, 0.0),),
-                (-5.0, 5.0), (-2.5, 2.5), r"f(x, y) = \tfrac12\,(x^2 + 25\,y^2)",
-                (r"\frac{\partial f}{\partial x} = x", r"\frac{\partial f}{\partial y} = 25\,y"),
-                "Curvature 25 across the ravine, 1 along it (condition number 25): gradient descent zig-zags "
-                "across and crawls along; it is stable only for lr < 2/25."),
+        Problem(
+            "rosenbrock",
+            "Rosenbrock's valley",
+            rosenbrock,
+            rosenbrock_grad,
+            (-1.5, 2.5),
+            ((1.0, 1.0),),
+            (-2.0, 2.0),
+            (-1.0, 3.0),
+            r"f(x, y) = (1 - x)^2 + 100\,(y - x^2)^2",
+            (
+                r"\frac{\partial f}{\partial x} = -2(1 - x) - 400\,x\,(y - x^2)",
+                r"\frac{\partial f}{\partial y} = 200\,(y - x^2)",
+            ),
+            "A narrow curved valley: finding it is easy, following its almost flat floor to (1, 1) is not.",
+            log_contour=True,
+        ),
+        Problem(
+            "beale",
+            "Beale's function",
+            beale,
+            beale_grad,
+            (0.7, 1.4),
+            ((3.0, 0.5),),
+            (-1.5, 4.5),
+            (-1.5, 2.5),
+            r"f(x, y) = (1.5 - x + xy)^2 + (2.25 - x + xy^2)^2 + (2.625 - x + xy^3)^2",
+            (
+                r"\frac{\partial f}{\partial x} = 2u_1(y - 1) + 2u_2(y^2 - 1) + 2u_3(y^3 - 1)",
+                r"\frac{\partial f}{\partial y} = 2u_1 x + 4u_2\,xy + 6u_3\,xy^2",
+            ),
+            "Steep walls and flat plateaus (u_1, u_2, u_3 are the three brackets); the minimum is at (3, 0.5).",
+            log_contour=True,
+        ),
+        Problem(
+            "saddle",
+            "A saddle point",
+            saddle,
+            saddle_grad,
+            (1.5, 0.001),
+            ((0.0, -1.0), (0.0, 1.0)),
+            (-2.0, 2.0),
+            (-1.6, 1.6),
+            r"f(x, y) = x^2 + \tfrac14\,(y^2 - 1)^2",
+            (r"\frac{\partial f}{\partial x} = 2x", r"\frac{\partial f}{\partial y} = y\,(y^2 - 1)"),
+            "Starting almost on the ridge y = 0: the gradient first leads into the saddle at (0, 0), where it "
+            "vanishes; who escapes to a minimum at (0, \u00b11), and how fast?",
+            saddles=((0.0, 0.0),),
+        ),
+        Problem(
+            "ravine",
+            "Ill-conditioned quadratic",
+            ravine,
+            ravine_grad,
+            (-4.5, 1.0),
+            ((0.0, 0.0),),
+            (-5.0, 5.0),
+            (-2.5, 2.5),
+            r"f(x, y) = \tfrac12\,(x^2 + 25\,y^2)",
+            (r"\frac{\partial f}{\partial x} = x", r"\frac{\partial f}{\partial y} = 25\,y"),
+            "Curvature 25 across the ravine, 1 along it (condition number 25): gradient descent zig-zags "
+            "across and crawls along; it is stable only for lr < 2/25.",
+        ),
     )
 }
 
@@ -152,13 +192,13 @@ class FunctionRun:
     """One contestant's race on a 2-D function; index t is theta_t (loss, path) or step t (the rest); NaN after
     divergence."""
 
-    loss: np.ndarray              # (steps+1,) f(theta_t)
-    path: np.ndarray              # (steps+1, 2) theta_t
-    learning_rate: np.ndarray     # (steps,) lr_t
-    grad: np.ndarray              # (steps, 2) g_t = grad f(theta_t)
-    update: np.ndarray            # (steps, 2) theta_{t+1} - theta_t
+    loss: np.ndarray  # (steps+1,) f(theta_t)
+    path: np.ndarray  # (steps+1, 2) theta_t
+    learning_rate: np.ndarray  # (steps,) lr_t
+    grad: np.ndarray  # (steps, 2) g_t = grad f(theta_t)
+    update: np.ndarray  # (steps, 2) theta_{t+1} - theta_t
     states: dict[str, np.ndarray]  # name -> (steps, 2): velocity, s, m, v, m_hat, v_hat, sum after step t
-    diverged_at: int | None       # first t with f(theta_t) not finite or theta_t beyond ESCAPE
+    diverged_at: int | None  # first t with f(theta_t) not finite or theta_t beyond ESCAPE
 
 
 class FunctionTrainer:
@@ -173,7 +213,7 @@ class FunctionTrainer:
         if start.shape != (2,) or not np.all(np.isfinite(start)) or np.any(np.abs(start) > 1e3):
             raise ValueError("start: must be two finite numbers within +-1000")
         self.problem, self.contestants, self.K = problem, contestants, len(contestants)
-        self.theta = np.tile(start, (self.K, 1))        # every contestant starts at the same theta_0
+        self.theta = np.tile(start, (self.K, 1))  # every contestant starts at the same theta_0
         self.grad = np.zeros_like(self.theta)
         self.states = [c.optimizer.init_state(2) for c in contestants]
 
@@ -201,7 +241,7 @@ class FunctionTrainer:
                 alive &= ~escaped
                 if t == steps or not alive.any():
                     break
-                self.grad[...] = grad_f(self.theta)        # the optimizers may overwrite g, so a buffer per row
+                self.grad[...] = grad_f(self.theta)  # the optimizers may overwrite g, so a buffer per row
                 grads[t] = self.grad
                 for k in np.flatnonzero(alive):
                     c = self.contestants[k]
@@ -211,7 +251,7 @@ class FunctionTrainer:
         runs = []
         for k in range(K):
             d = int(diverged[k])
-            keep = len(loss) if d < 0 else d + 1                 # theta_d is kept: it is where it escaped
+            keep = len(loss) if d < 0 else d + 1  # theta_d is kept: it is where it escaped
             run_loss, run_path = loss[:, k].copy(), path[:, k].copy()
             run_loss[keep:] = np.nan
             run_path[keep:] = np.nan
@@ -244,5 +284,5 @@ def contour_grid(problem: Problem, resolution: int = 101) -> tuple[np.ndarray, n
         raise ValueError("resolution: must be a whole number from 5 to 401")
     x = np.linspace(*problem.x_range, resolution)
     y = np.linspace(*problem.y_range, resolution)
-    grid = np.stack(np.meshgrid(x, y), axis=-1)          # (R, R, 2), grid[r, c] = (x[c], y[r])
+    grid = np.stack(np.meshgrid(x, y), axis=-1)  # (R, R, 2), grid[r, c] = (x[c], y[r])
     return x, y, problem.f(grid)

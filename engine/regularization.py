@@ -1,4 +1,5 @@
 """Inverted dropout masks, gradient clipping by global norm, and the mini-batch order."""
+
 import math
 
 import numpy as np
@@ -16,7 +17,10 @@ def dropout_masks(seed: int, t: int, m: int, sizes, drop) -> list:
 
 
 def clip_by_global_norm(g: np.ndarray, max_norm: float) -> tuple[float, float]:
-    """torch.nn.utils.clip_grad_norm_: scale g in place by min(1, max_norm / (||g|| + 1e-6)); returns norms before/after."""
+    """torch.nn.utils.clip_grad_norm_: scale g in place by min(1, max_norm / (||g|| + 1e-6)).
+
+    Returns the norms before and after.
+    """
     norm = math.sqrt(float(np.dot(g, g)))
     scale = min(1.0, max_norm / (norm + 1e-6))
     if scale < 1.0:
@@ -41,4 +45,4 @@ def batch_indices(seed: int, t: int, m: int, batch_size: int) -> np.ndarray:
     if batch_size >= m:
         return np.arange(m)
     epoch, k = batch_position(t, m, batch_size)
-    return epoch_order(seed, epoch, m)[k * batch_size: (k + 1) * batch_size]
+    return epoch_order(seed, epoch, m)[k * batch_size : (k + 1) * batch_size]

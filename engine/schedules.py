@@ -1,6 +1,7 @@
 """Learning-rate schedules: lr_t for optimizer step t = 0, 1, 2, ... (note 003)."""
+
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -18,8 +19,10 @@ class Schedule:
         """Defaults overridden by `given`, validated."""
         unknown = set(given) - set(self.defaults)
         if unknown:
-            raise ValueError(f"schedule.{sorted(unknown)[0]}: not a parameter of {self.name} "
-                             f"(it takes {', '.join(self.defaults) or 'none'})")
+            raise ValueError(
+                f"schedule.{sorted(unknown)[0]}: not a parameter of {self.name} "
+                f"(it takes {', '.join(self.defaults) or 'none'})"
+            )
         merged = {**self.defaults, **given}
         for key, value in merged.items():
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
@@ -60,8 +63,12 @@ SCHEDULES: dict[str, Schedule] = {
         Schedule("constant", constant, {}, r"\eta_t = \eta_0"),
         Schedule("step", step, {"gamma": 0.5, "step_size": 100}, r"\eta_t = \eta_0\, \gamma^{\lfloor t / k \rfloor}"),
         Schedule("exponential", exponential, {"decay": 0.01}, r"\eta_t = \eta_0\, e^{-\lambda t}"),
-        Schedule("cosine", cosine, {"lr_min": 0.0, "T": 100},
-                 r"\eta_t = \eta_{min} + \tfrac12(\eta_0 - \eta_{min})\left(1 + \cos\frac{t\pi}{T}\right)"),
+        Schedule(
+            "cosine",
+            cosine,
+            {"lr_min": 0.0, "T": 100},
+            r"\eta_t = \eta_{min} + \tfrac12(\eta_0 - \eta_{min})\left(1 + \cos\frac{t\pi}{T}\right)",
+        ),
     )
 }
 

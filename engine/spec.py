@@ -2,20 +2,21 @@
 
 The state at step t is a pure function of (spec, t), so the spec's hash is the experiment's id.
 """
+
 import base64
 import hashlib
 import json
 import zlib
 from dataclasses import asdict, dataclass, field
 
+from .datasets import DATASETS, FEATURES
+from .initializers import INITIALIZERS
 from .network import validate_network
 from .optimizers import OPTIMIZERS
 from .schedules import SCHEDULES
-from .datasets import DATASETS, FEATURES
-from .initializers import INITIALIZERS
 
 MAX_CONTESTANTS = 8
-MAX_LAYER_WIDTH = 4096   # the engine's own sanity bound; the server's limits are tighter
+MAX_LAYER_WIDTH = 4096  # the engine's own sanity bound; the server's limits are tighter
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class NetworkSpec:
     loss: str = "half_mse"
     init: str = "xavier"
     seed: int = 0
-    weights: tuple | None = None    # W^l as tuples of rows
+    weights: tuple | None = None  # W^l as tuples of rows
     biases: tuple | None = None
 
 
@@ -40,7 +41,7 @@ class DataSpec:
     noise: float = 0.1
     seed: int = 0
     test_fraction: float = 0.0
-    features: tuple[str, ...] | None = None   # playground input features, e.g. ("x1", "x2", "x1x2")
+    features: tuple[str, ...] | None = None  # playground input features, e.g. ("x1", "x2", "x1x2")
     X: tuple | None = None
     Y: tuple | None = None
 
@@ -73,8 +74,9 @@ class Experiment:
 
     network: NetworkSpec = field(default_factory=NetworkSpec)
     data: DataSpec = field(default_factory=DataSpec)
-    optimizers: tuple[OptimizerSpec, ...] = (OptimizerSpec(hyper=(("lr", 0.1), ("momentum", 0.0),
-                                                                   ("weight_decay", 0.0))),)
+    optimizers: tuple[OptimizerSpec, ...] = (
+        OptimizerSpec(hyper=(("lr", 0.1), ("momentum", 0.0), ("weight_decay", 0.0))),
+    )
     l2: float = 0.0
     l1: float = 0.0
     dropout: tuple[float, ...] = ()
@@ -84,9 +86,15 @@ class Experiment:
     def to_dict(self) -> dict:
         """Plain JSON-ready dict (tuples become lists, hyperparameters and schedule params become objects)."""
         d = asdict(self)
-        d["optimizers"] = [{"name": o.name, **dict(o.hyper), "batch_size": o.batch_size,
-                            "schedule": {"name": o.schedule.name, **dict(o.schedule.params)}}
-                           for o in self.optimizers]
+        d["optimizers"] = [
+            {
+                "name": o.name,
+                **dict(o.hyper),
+                "batch_size": o.batch_size,
+                "schedule": {"name": o.schedule.name, **dict(o.schedule.params)},
+            }
+            for o in self.optimizers
+        ]
         return _lists(d)
 
     def canonical_json(self) -> str:
@@ -106,8 +114,9 @@ class Experiment:
     def from_token(token: str) -> "Experiment":
         """The spec a token carries; a token that does not decode raises ValueError('spec_token: ...')."""
         try:
-            raw = zlib.decompressobj().decompress(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)),
-                                                  1 << 20)   # at most 1 MB of JSON: no zip bombs
+            raw = zlib.decompressobj().decompress(
+                base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)), 1 << 20
+            )  # at most 1 MB of JSON: no zip bombs
             data = json.loads(raw)
         except Exception:
             raise ValueError("spec_token: not a valid spec token") from None
@@ -179,8 +188,9 @@ def optimizer_from_dict(d: dict, default_batch=None, default_schedule=None) -> O
     batch = d.pop("batch_size") if "batch_size" in d else default_batch
     if batch is not None:
         batch = _number(batch, "optimizer.batch_size", 1, 100_000, integer=True)
-    schedule = schedule_from_dict(d.pop("schedule")) if d.get("schedule") is not None else \
-        (default_schedule or ScheduleSpec())
+    schedule = (
+        schedule_from_dict(d.pop("schedule")) if d.get("schedule") is not None else (default_schedule or ScheduleSpec())
+    )
     d.pop("schedule", None)
     d.pop("label", None)
     hyper = OPTIMIZERS[name].hyper(d)
@@ -221,8 +231,10 @@ def experiment_from_dict(d: dict) -> Experiment:
     if not isinstance(d, dict):
         raise ValueError("spec: must be an object")
     net = _object(d.get("network"), "network")
-    layers = tuple(_number(n, "layers", 1, MAX_LAYER_WIDTH, integer=True)
-                   for n in _sequence(net.get("layers", NetworkSpec.layers), "layers"))
+    layers = tuple(
+        _number(n, "layers", 1, MAX_LAYER_WIDTH, integer=True)
+        for n in _sequence(net.get("layers", NetworkSpec.layers), "layers")
+    )
     activations = _sequence(net.get("activations", ("sigmoid",) * (len(layers) - 1)), "activations")
     if not all(isinstance(a, str) for a in activations):
         raise ValueError("activations: must be names")
@@ -235,30 +247,46 @@ def experiment_from_dict(d: dict) -> Experiment:
     if weights is not None or biases is not None:
         # Shapes and finiteness are checked now, so a spec that cannot run never gets an id or a token.
         from .network import Network, params_from_lists
+
         if weights is None:
             raise ValueError("network.biases: give weights too, or neither")
-        params = params_from_lists(Network(layers, activations, loss), _sequence(weights, "network.weights"),
-                                   None if biases is None else _sequence(biases, "network.biases"))
+        params = params_from_lists(
+            Network(layers, activations, loss),
+            _sequence(weights, "network.weights"),
+            None if biases is None else _sequence(biases, "network.biases"),
+        )
         weights = tuple(tuple(tuple(float(v) for v in r) for r in W) for W in params.W)
         biases = tuple(tuple(float(v) for v in b) for b in params.b)
-    network = NetworkSpec(layers, activations, loss, init,
-                          _number(net.get("seed", 0), "network.seed", 0, 2**32 - 1, integer=True),
-                          weights, biases)
+    network = NetworkSpec(
+        layers,
+        activations,
+        loss,
+        init,
+        _number(net.get("seed", 0), "network.seed", 0, 2**32 - 1, integer=True),
+        weights,
+        biases,
+    )
     data = _object(d.get("data"), "data")
     if data.get("X") is not None or data.get("Y") is not None:
-        data_spec = DataSpec(dataset=None, X=_matrix(data.get("X"), "data.X"), Y=_matrix(data.get("Y"), "data.Y"),
-                             features=_features(data.get("features")))
+        data_spec = DataSpec(
+            dataset=None,
+            X=_matrix(data.get("X"), "data.X"),
+            Y=_matrix(data.get("Y"), "data.Y"),
+            features=_features(data.get("features")),
+        )
     else:
         name = _name(data.get("dataset", "xor"), "data.dataset", DATASETS)
         info = DATASETS[name]
         data_spec = DataSpec(
             dataset=name,
-            n=None if data.get("n") is None or info.fixed else
-            _number(data["n"], "data.n", 4, info.max_n, integer=True),
+            n=None
+            if data.get("n") is None or info.fixed
+            else _number(data["n"], "data.n", 4, info.max_n, integer=True),
             noise=_number(data.get("noise", 0.1), "data.noise", 0, 10),
             seed=_number(data.get("seed", 0), "data.seed", 0, 2**32 - 1, integer=True),
             test_fraction=_number(data.get("test_fraction", 0.0), "data.test_fraction", 0, 0.9),
-            features=_features(data.get("features")))
+            features=_features(data.get("features")),
+        )
     batch = d.get("batch_size")
     if batch is not None:
         batch = _number(batch, "batch_size", 1, 100_000, integer=True)
@@ -286,7 +314,12 @@ def experiment_from_dict(d: dict) -> Experiment:
         dropout = ()
     clip = d.get("clip_norm")
     return Experiment(
-        network=network, data=data_spec, optimizers=optimizers,
-        l2=_number(d.get("l2", 0.0) or 0.0, "l2", 0, 10), l1=_number(d.get("l1", 0.0) or 0.0, "l1", 0, 10),
-        dropout=dropout, clip_norm=None if clip is None else _positive(clip, "clip_norm", 1e6),
-        seed=_number(d.get("seed", 0), "seed", 0, 2**32 - 1, integer=True))
+        network=network,
+        data=data_spec,
+        optimizers=optimizers,
+        l2=_number(d.get("l2", 0.0) or 0.0, "l2", 0, 10),
+        l1=_number(d.get("l1", 0.0) or 0.0, "l1", 0, 10),
+        dropout=dropout,
+        clip_norm=None if clip is None else _positive(clip, "clip_norm", 1e6),
+        seed=_number(d.get("seed", 0), "seed", 0, 2**32 - 1, integer=True),
+    )

@@ -12,6 +12,7 @@ Every grid point is a row of a stacked (G, P) theta, and the forward pass runs o
 NumPy calls, not 1,681 forward passes. Points where the loss is not finite (overflow far from theta_c) are NaN,
 which Plotly's contour leaves blank; nothing here raises on divergence.
 """
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,8 +23,8 @@ from .gradcheck import parameter_names
 from .network import Network, Params
 from .trainer import layer_offsets
 
-MAX_FLOATS = 4_000_000      # the largest array one chunk of the batched forward allocates (32 MB); far from
-                            # the 20M-float ceiling because larger chunks were no faster, only heavier
+MAX_FLOATS = 4_000_000  # the largest array one chunk of the batched forward allocates (32 MB); far from
+# the 20M-float ceiling because larger chunks were no faster, only heavier
 MAX_RESOLUTION = 201
 
 # hidden activations computed into z's own buffer (the same functions as ACTIVATIONS, so the same values);
@@ -39,15 +40,15 @@ _IN_PLACE = {
 class Surface:
     """J over a grid: `loss[r, c]` is the loss at (u[c], v[r]), rows = v as Plotly's contour z expects."""
 
-    u: np.ndarray              # (resolution,) horizontal coordinate: theta_i itself, or alpha along d1
-    v: np.ndarray              # (resolution,) vertical coordinate: theta_j itself, or beta along d2
-    loss: np.ndarray           # (resolution, resolution) the objective; NaN where it is not finite
+    u: np.ndarray  # (resolution,) horizontal coordinate: theta_i itself, or alpha along d1
+    v: np.ndarray  # (resolution,) vertical coordinate: theta_j itself, or beta along d2
+    loss: np.ndarray  # (resolution, resolution) the objective; NaN where it is not finite
     center: tuple[float, float]  # (u, v) of theta_c, the point the grid is centred on
-    center_loss: float         # J(theta_c)
-    theta: np.ndarray          # (P,) theta_c
-    u_label: str               # "W1[0,0]" or "alpha (d1)"
+    center_loss: float  # J(theta_c)
+    theta: np.ndarray  # (P,) theta_c
+    u_label: str  # "W1[0,0]" or "alpha (d1)"
     v_label: str
-    indices: tuple[int, int] | None = None   # (i, j) for a parameter grid, None for a slice
+    indices: tuple[int, int] | None = None  # (i, j) for a parameter grid, None for a slice
 
     @property
     def argmin(self) -> tuple[float, float] | None:
@@ -66,8 +67,19 @@ def objective_batch(net: Network, thetas: np.ndarray, X, Y, l2: float = 0.0, l1:
     return _losses(net, X, Y, l2, l1, thetas.shape[0], lambda rows: thetas[rows])
 
 
-def parameter_grid(net: Network, params: Params, X, Y, i: int, j: int, span_i: float, span_j: float,
-                   resolution: int = 41, l2: float = 0.0, l1: float = 0.0) -> Surface:
+def parameter_grid(
+    net: Network,
+    params: Params,
+    X,
+    Y,
+    i: int,
+    j: int,
+    span_i: float,
+    span_j: float,
+    resolution: int = 41,
+    l2: float = 0.0,
+    l1: float = 0.0,
+) -> Surface:
     """J over [theta_i - span_i, theta_i + span_i] x [theta_j - span_j, theta_j + span_j], the rest of theta fixed."""
     theta = _theta(net, params)
     P = net.n_params
@@ -93,8 +105,9 @@ def parameter_grid(net: Network, params: Params, X, Y, i: int, j: int, span_i: f
     loss = _losses(net, X, Y, l2, l1, resolution * resolution, thetas_for).reshape(resolution, resolution)
     names = parameter_names(net)
     center_loss = float(objective_batch(net, theta[None], X, Y, l2, l1)[0])
-    return Surface(u, v, loss, (float(theta[i]), float(theta[j])), center_loss, theta, names[i], names[j],
-                   (int(i), int(j)))
+    return Surface(
+        u, v, loss, (float(theta[i]), float(theta[j])), center_loss, theta, names[i], names[j], (int(i), int(j))
+    )
 
 
 def random_directions(net: Network, params: Params, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -111,8 +124,8 @@ def random_directions(net: Network, params: Params, seed: int = 0) -> tuple[np.n
         d = rng.standard_normal(net.n_params)
         for offset, (n_in, n_out) in zip(layer_offsets(net), zip(net.layers[:-1], net.layers[1:])):
             size = n_out * (n_in + 1)
-            block = d[offset:offset + size].reshape(n_out, n_in + 1)          # a view: [d_W | d_b] of layer l
-            W = theta[offset:offset + size].reshape(n_out, n_in + 1)[:, :n_in]
+            block = d[offset : offset + size].reshape(n_out, n_in + 1)  # a view: [d_W | d_b] of layer l
+            W = theta[offset : offset + size].reshape(n_out, n_in + 1)[:, :n_in]
             d_norm = np.linalg.norm(block[:, :n_in], axis=1, keepdims=True)
             w_norm = np.linalg.norm(W, axis=1, keepdims=True)
             block[:, :n_in] *= np.divide(w_norm, d_norm, out=np.zeros_like(w_norm), where=d_norm > 0)
@@ -121,8 +134,9 @@ def random_directions(net: Network, params: Params, seed: int = 0) -> tuple[np.n
     return directions[0], directions[1]
 
 
-def slice_grid(net: Network, center_theta, d1, d2, X, Y, span: float = 1.0, resolution: int = 41,
-               l2: float = 0.0, l1: float = 0.0) -> Surface:
+def slice_grid(
+    net: Network, center_theta, d1, d2, X, Y, span: float = 1.0, resolution: int = 41, l2: float = 0.0, l1: float = 0.0
+) -> Surface:
     """J(theta_c + alpha d1 + beta d2) for alpha (u) and beta (v) in [-span, span]."""
     theta = _theta(net, center_theta)
     d1, d2 = (np.asarray(d, dtype=np.float64).reshape(-1) for d in (d1, d2))
@@ -133,7 +147,7 @@ def slice_grid(net: Network, center_theta, d1, d2, X, Y, span: float = 1.0, reso
     _check_resolution(resolution)
     alpha = span * _steps(resolution)
     beta = span * _steps(resolution)
-    a_flat = np.tile(alpha, resolution)          # v-major order: row r of `loss` is beta[r]
+    a_flat = np.tile(alpha, resolution)  # v-major order: row r of `loss` is beta[r]
     b_flat = np.repeat(beta, resolution)
 
     def thetas_for(rows):
@@ -156,7 +170,7 @@ def project(path_thetas, center, d1, d2) -> np.ndarray:
     if path.shape[1] != D.shape[0] or np.asarray(center).size != D.shape[0]:
         raise ValueError(f"path_thetas: rows must have {D.shape[0]} entries like center, d1 and d2")
     if not np.all(np.isfinite(D)):
-        return np.full((path.shape[0], 2), np.nan)     # directions drawn at a diverged theta: no plane
+        return np.full((path.shape[0], 2), np.nan)  # directions drawn at a diverged theta: no plane
     with np.errstate(all="ignore"):
         return (path - np.asarray(center, dtype=np.float64).reshape(-1)) @ np.linalg.pinv(D).T
 
@@ -188,16 +202,14 @@ def _objective_stack(net: Network, thetas: np.ndarray, X, Y, l2, l1, offsets) ->
     a = X
     Ws = []
     for l, (n_in, n_out) in enumerate(zip(net.layers[:-1], net.layers[1:])):
-        block = thetas[:, offsets[l]:offsets[l] + n_out * (n_in + 1)].reshape(g, n_out, n_in + 1)
-        W = np.ascontiguousarray(block[..., :n_in])     # like Params.from_flat's copy, so matmul sees one layout
+        block = thetas[:, offsets[l] : offsets[l] + n_out * (n_in + 1)].reshape(g, n_out, n_in + 1)
+        W = np.ascontiguousarray(block[..., :n_in])  # like Params.from_flat's copy, so matmul sees one layout
         Ws.append(W)
         z = np.matmul(a, W.transpose(0, 2, 1))
         z += block[:, None, :, n_in]
         in_place = _IN_PLACE.get(net.activations[l]) if l < net.depth - 1 else None
-        if in_place is not None:
-            a = in_place(z)           # a hidden z^l is not needed again: overwrite it with a^l
-        else:
-            a = ACTIVATIONS[net.activations[l]].f(z)
+        # a hidden z^l is not needed again: overwrite it with a^l
+        a = in_place(z) if in_place is not None else ACTIVATIONS[net.activations[l]].f(z)
     loss = net.loss_fn.per_sample(z, a, Y).mean(axis=-1)
     # the penalty summed in the order `backprop.penalty` sums it: layer by layer, L2 then L1
     penalty = 0.0
@@ -239,6 +251,9 @@ def _check_span(span, field):
 
 
 def _check_resolution(resolution):
-    if isinstance(resolution, bool) or not isinstance(resolution, (int, np.integer)) \
-            or not 2 <= resolution <= MAX_RESOLUTION:
+    if (
+        isinstance(resolution, bool)
+        or not isinstance(resolution, (int, np.integer))
+        or not 2 <= resolution <= MAX_RESOLUTION
+    ):
         raise ValueError(f"resolution: must be a whole number from 2 to {MAX_RESOLUTION}")

@@ -16,6 +16,7 @@ Teaching-size networks are bound by the number of NumPy calls, not by arithmetic
   * features that are off (dropout, penalties, clipping, a test set, mini-batches) cost nothing.
 `engine.backprop` is the readable reference; tests hold this loop to it.
 """
+
 from dataclasses import dataclass, field
 from math import isfinite
 
@@ -35,7 +36,7 @@ class Contestant:
 
     optimizer: Optimizer
     hyper: dict
-    learning_rates: np.ndarray   # lr_t for t = 0 .. steps-1
+    learning_rates: np.ndarray  # lr_t for t = 0 .. steps-1
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ class Regularization:
 
     l2: float = 0.0
     l1: float = 0.0
-    dropout: tuple[float, ...] = ()   # drop probability per layer 1..L (output always 0)
+    dropout: tuple[float, ...] = ()  # drop probability per layer 1..L (output always 0)
     clip_norm: float | None = None
 
 
@@ -52,17 +53,17 @@ class Regularization:
 class History:
     """Per-step summaries of one contestant; index t is theta_t (losses) or step t (the rest); NaN after divergence."""
 
-    loss: np.ndarray                 # (steps+1,) training objective on the whole training set, evaluation mode
-    test_loss: np.ndarray | None     # (steps+1,)
-    accuracy: np.ndarray | None      # (steps+1,) classification only
+    loss: np.ndarray  # (steps+1,) training objective on the whole training set, evaluation mode
+    test_loss: np.ndarray | None  # (steps+1,)
+    accuracy: np.ndarray | None  # (steps+1,) classification only
     test_accuracy: np.ndarray | None
-    learning_rate: np.ndarray        # (steps,)
-    delta_norm: np.ndarray           # (steps, L) sqrt(mean_i ||delta^l_i||^2)
-    grad_norm: np.ndarray            # (steps, L) ||dW^l||_F of the data gradient
-    clip_before: np.ndarray | None   # (steps,) global gradient norm before / after clipping
+    learning_rate: np.ndarray  # (steps,)
+    delta_norm: np.ndarray  # (steps, L) sqrt(mean_i ||delta^l_i||^2)
+    grad_norm: np.ndarray  # (steps, L) ||dW^l||_F of the data gradient
+    clip_before: np.ndarray | None  # (steps,) global gradient norm before / after clipping
     clip_after: np.ndarray | None
     diverged_at: int | None
-    path: np.ndarray | None = None   # (steps+1, P) theta_t when asked for
+    path: np.ndarray | None = None  # (steps+1, P) theta_t when asked for
 
 
 @dataclass
@@ -70,7 +71,7 @@ class Checkpoint:
     """Everything needed to continue training from step t: theta and each optimizer's state."""
 
     t: int
-    theta: np.ndarray                          # (K, P)
+    theta: np.ndarray  # (K, P)
     states: list[dict[str, np.ndarray]] = field(default_factory=list)
 
     def copy(self) -> "Checkpoint":
@@ -116,18 +117,18 @@ class _Pass:
         sizes, n_L = net.layers, net.layers[-1]
         one = (lambda x: x[0]) if K == 1 else (lambda x: x)
         self.K, self.mb = K, mb
-        self.plan = None                                               # StackedTrainer._plan fills it in
-        self.x = np.ones((sizes[0] + 1, mb))                           # [x; 1], shared by every contestant
-        hidden = [np.ones((K, n + 1, mb)) for n in sizes[1:-1]]        # [a^l; 1]
-        self.head = np.empty((K, 2, n_L * mb))                         # [terms | z^L], see _summarize
-        self.terms = self.head[:, 0].reshape(K, n_L, mb)                # softplus(z^L) for bce, a^L - y for mse
-        self.z_out = self.head[:, 1].reshape(K, n_L, mb)                # z^L is written here by the forward pass
+        self.plan = None  # StackedTrainer._plan fills it in
+        self.x = np.ones((sizes[0] + 1, mb))  # [x; 1], shared by every contestant
+        hidden = [np.ones((K, n + 1, mb)) for n in sizes[1:-1]]  # [a^l; 1]
+        self.head = np.empty((K, 2, n_L * mb))  # [terms | z^L], see _summarize
+        self.terms = self.head[:, 0].reshape(K, n_L, mb)  # softplus(z^L) for bce, a^L - y for mse
+        self.z_out = self.head[:, 1].reshape(K, n_L, mb)  # z^L is written here by the forward pass
         self.a_out = np.empty((K, n_L, mb))
         self.head_flat = self.head.reshape(K, 2 * n_L * mb)
         self.terms_flat = self.head[:, 0]
         self.a_out_flat = self.a_out.reshape(K, n_L * mb)
         self.inputs = [self.x] + [one(h) for h in hidden]
-        self.inputs_T = [a.swapaxes(-1, -2) for a in self.inputs]      # for dW^l = delta^l [a^{l-1}; 1]^T
+        self.inputs_T = [a.swapaxes(-1, -2) for a in self.inputs]  # for dW^l = delta^l [a^{l-1}; 1]^T
         self.a = [one(h)[..., :-1, :] for h in hidden] + [one(self.a_out)]
         self.z = [one(np.empty((K, n, mb))) for n in sizes[1:-1]] + [one(self.z_out)]
         # the activation before dropout (sigma' needs it); the dropped one goes into `a`, as the next layer sees it
@@ -137,22 +138,23 @@ class _Pass:
             counts = [n * mb for n in sizes[1:]]
             self.delta_all = np.empty((K, sum(counts)))
             self.delta_starts = np.cumsum([0] + counts[:-1])
-            deltas = [self.delta_all[:, o:o + c].reshape(K, n, mb)
-                      for o, c, n in zip(self.delta_starts, counts, sizes[1:])]
+            deltas = [
+                self.delta_all[:, o : o + c].reshape(K, n, mb) for o, c, n in zip(self.delta_starts, counts, sizes[1:])
+            ]
             self.delta = [one(d) for d in deltas]
             self.delta_flat = [d.reshape(K, -1) for d in deltas]
             # ||delta^l||^2 of every layer: square the block and np.add.reduceat it (2 calls), or one vecdot per
             # layer, which streams large blocks 3-4x faster (measured: the former wins below ~2000 values a layer)
             self.delta_sq = np.empty_like(self.delta_all) if sum(counts) < 2000 * len(counts) else None
-            self.scratch = [one(np.empty((K, n, mb))) for n in sizes[1:]]     # sigma'(z^l)
-            self.y = np.empty((n_L, mb))                                # the batch's targets, column layout
+            self.scratch = [one(np.empty((K, n, mb))) for n in sizes[1:]]  # sigma'(z^l)
+            self.y = np.empty((n_L, mb))  # the batch's targets, column layout
 
     def load(self, X, Y, classify: bool):
         """Fix this pass to one data set: its inputs, targets and the vectors the summaries are dot products with."""
         self.x[:-1] = X.T
         self.y_rows = Y
         self.y = np.ascontiguousarray(Y.T)
-        self.loss_coef = np.concatenate([np.ones(Y.size), -self.y.ravel()])   # bce: sum_i l_i = head . this
+        self.loss_coef = np.concatenate([np.ones(Y.size), -self.y.ravel()])  # bce: sum_i l_i = head . this
         if not classify:
             return
         if Y.shape[1] == 1:
@@ -173,9 +175,20 @@ class _Pass:
 class StackedTrainer:
     """Trains K contestants from one checkpoint on the same batches; `run(steps)` returns a History each."""
 
-    def __init__(self, net: Network, X, Y, contestants: list[Contestant], start: Checkpoint,
-                 batch_size: int | None, reg: Regularization = Regularization(), seed: int = 0,
-                 X_test=None, Y_test=None, classify: bool = False):
+    def __init__(
+        self,
+        net: Network,
+        X,
+        Y,
+        contestants: list[Contestant],
+        start: Checkpoint,
+        batch_size: int | None,
+        reg: Regularization = Regularization(),
+        seed: int = 0,
+        X_test=None,
+        Y_test=None,
+        classify: bool = False,
+    ):
         self.net, self.X, self.Y = net, X, Y
         self.X_test, self.Y_test = X_test, Y_test
         self.contestants, self.reg, self.seed, self.classify = contestants, reg, seed, classify
@@ -184,14 +197,15 @@ class StackedTrainer:
         self.K = K = len(contestants)
         self.t = start.t
         self.theta = start.theta.copy()
-        self.states = [{k: v.copy() for k, v in s.items()} for s in start.states] or \
-            [c.optimizer.init_state(net.n_params) for c in contestants]
+        self.states = [{k: v.copy() for k, v in s.items()} for s in start.states] or [
+            c.optimizer.init_state(net.n_params) for c in contestants
+        ]
         self.grad = np.zeros_like(self.theta)
         offsets = layer_offsets(net)
         self.offsets = offsets
         shapes = [(n_out, n_in + 1) for n_in, n_out in zip(net.layers[:-1], net.layers[1:])]
-        self.W = [self.theta[:, o:o + r * c].reshape(K, r, c) for o, (r, c) in zip(offsets, shapes)]
-        self.gW = [self.grad[:, o:o + r * c].reshape(K, r, c) for o, (r, c) in zip(offsets, shapes)]
+        self.W = [self.theta[:, o : o + r * c].reshape(K, r, c) for o, (r, c) in zip(offsets, shapes)]
+        self.gW = [self.grad[:, o : o + r * c].reshape(K, r, c) for o, (r, c) in zip(offsets, shapes)]
         # What the passes compute with. One contestant: 2-D arrays and np.dot, which costs ~1 us less per call than
         # np.matmul on tiny matrices and gives the same bits as each matrix of a stacked np.matmul (a contestant's
         # numbers must not depend on how many others race with it). (W^l)^T without its bias column carries delta
@@ -222,7 +236,7 @@ class StackedTrainer:
         p = self._train_passes.get(mb)
         if p is None:
             p = self._train_passes[mb] = _Pass(self.net, self.K, mb, True, any(self.dropout))
-            if mb == self.m and self.batch_size >= self.m:     # the full batch: loaded once
+            if mb == self.m and self.batch_size >= self.m:  # the full batch: loaded once
                 p.load(self.X, self.Y, self.classify)
         return p
 
@@ -243,7 +257,7 @@ class StackedTrainer:
         epoch, k = batch_position(t, self.m, size)
         if epoch != self._epoch:
             self._epoch, self._order = epoch, epoch_order(self.seed, epoch, self.m)
-        return self._order[k * size: (k + 1) * size]
+        return self._order[k * size : (k + 1) * size]
 
     def _load_batch(self, p: _Pass, rows):
         """Copy the batch's inputs and targets into the pass's column-layout buffers."""
@@ -263,14 +277,20 @@ class StackedTrainer:
         no indexing of their own (at teaching sizes Python overhead is a good part of a step)."""
         if p.plan is None:
             L, acts = self.net.depth, self.net.activations
-            forward = [(l, W, p.inputs[l], p.z[l], f, p.a[l])
-                       for l, (W, f) in enumerate(zip(self._W, self._forward_out))]
+            forward = [
+                (l, W, p.inputs[l], p.z[l], f, p.a[l]) for l, (W, f) in enumerate(zip(self._W, self._forward_out))
+            ]
             backward = None
             if hasattr(p, "delta"):
-                backward = [(l, p.delta[l], p.inputs_T[l], self._gW[l]) + (
-                    (None,) * 5 if l == 0 else
-                    (self._W_back[l], p.delta[l - 1], p.a[l - 1], p.scratch[l - 1], acts[l - 1]))
-                    for l in range(L - 1, -1, -1)]
+                backward = [
+                    (l, p.delta[l], p.inputs_T[l], self._gW[l])
+                    + (
+                        (None,) * 5
+                        if l == 0
+                        else (self._W_back[l], p.delta[l - 1], p.a[l - 1], p.scratch[l - 1], acts[l - 1])
+                    )
+                    for l in range(L - 1, -1, -1)
+                ]
             p.plan = (forward, backward)
         return p.plan
 
@@ -286,9 +306,9 @@ class StackedTrainer:
             clean = a if mask is None else p.clean[l]
             if f is not None:
                 f(z, out=clean)
-            else:   # engine.activations works on rows of samples: hand it the transposed views
+            else:  # engine.activations works on rows of samples: hand it the transposed views
                 clean.swapaxes(-1, -2)[...] = ACTIVATIONS[self.net.activations[l]].f(z.swapaxes(-1, -2))
-            if mask is not None:   # inverted dropout as engine.backprop writes it: a * mask / keep
+            if mask is not None:  # inverted dropout as engine.backprop writes it: a * mask / keep
                 np.multiply(clean, mask, out=a)
                 np.divide(a, self._keep[l], out=a)
 
@@ -298,21 +318,22 @@ class StackedTrainer:
         D_L = p.delta[L - 1]
         if self._delta_is_error:
             np.subtract(p.a[L - 1], p.y, out=D_L)
-        elif self._delta_of_error:               # as engine.losses: dl/da = (a - y), times 2/n_L for mse
+        elif self._delta_of_error:  # as engine.losses: dl/da = (a - y), times 2/n_L for mse
             np.subtract(p.a[L - 1], p.y, out=D_L)
             if net.loss == "mse":
                 D_L *= 2.0 / net.layers[-1]
             self._times_sigma_prime(D_L, p.a[L - 1], p.z[L - 1], p.scratch[L - 1], net.activations[-1])
         else:
-            D_L.swapaxes(-1, -2)[...] = output_delta(net.loss_fn, net.activations[-1], p.z[L - 1].swapaxes(-1, -2),
-                                                     p.a[L - 1].swapaxes(-1, -2), p.y.T)
+            D_L.swapaxes(-1, -2)[...] = output_delta(
+                net.loss_fn, net.activations[-1], p.z[L - 1].swapaxes(-1, -2), p.a[L - 1].swapaxes(-1, -2), p.y.T
+            )
         for l, D, x_T, gW, W_back, d, a, s, name in self._plan(p)[1]:
             mm(D, x_T, out=gW)
             if W_back is None:
                 break
-            mm(W_back, D, out=d)                  # the upstream gradient, turned into delta^{l-1} in place
+            mm(W_back, D, out=d)  # the upstream gradient, turned into delta^{l-1} in place
             mask = None if masks is None else masks[l - 1]
-            if mask is not None:                  # dropped units pass no gradient back; sigma' of the clean a
+            if mask is not None:  # dropped units pass no gradient back; sigma' of the clean a
                 d *= mask
                 d /= self._keep[l - 1]
                 a = p.clean[l - 1]
@@ -321,30 +342,31 @@ class StackedTrainer:
     @staticmethod
     def _times_sigma_prime(d, a, z, s, name):
         """d *= sigma'(z) in place (s is scratch), computed as engine.activations does, so to the same bits."""
-        if name == "sigmoid":                     # (1 - a) a
+        if name == "sigmoid":  # (1 - a) a
             np.subtract(1.0, a, out=s)
             s *= a
             d *= s
-        elif name == "tanh":                      # 1 - a^2
+        elif name == "tanh":  # 1 - a^2
             np.multiply(a, a, out=s)
             np.subtract(1.0, s, out=s)
             d *= s
-        elif name == "relu":                      # [z > 0]
+        elif name == "relu":  # [z > 0]
             np.greater(z, 0.0, out=s)
             d *= s
-        elif name != "linear":                    # (linear: times 1)
-            d.swapaxes(-1, -2)[...] = apply_grad(ACTIVATIONS[name], z.swapaxes(-1, -2), a.swapaxes(-1, -2),
-                                                 d.swapaxes(-1, -2))
+        elif name != "linear":  # (linear: times 1)
+            d.swapaxes(-1, -2)[...] = apply_grad(
+                ACTIVATIONS[name], z.swapaxes(-1, -2), a.swapaxes(-1, -2), d.swapaxes(-1, -2)
+            )
 
     def _summarize(self, p: _Pass, loss_sum, correct):
         """sum_i l_i and the number of correct predictions of every contestant, after a forward pass over p's data.
 
         np.vecdot reduces each contestant's row by itself, so a contestant's sums do not depend on how many others
         race with it. `run` turns the sums into means (and halves half_mse, divides mse by n_L) once at the end."""
-        if self._loss == "bce":    # l_i = sum_k softplus(z_k) - y_k z_k, stable for any z (engine.losses.bce)
+        if self._loss == "bce":  # l_i = sum_k softplus(z_k) - y_k z_k, stable for any z (engine.losses.bce)
             np.logaddexp(0.0, p.z_out, out=p.terms)
             np.vecdot(p.head_flat, p.loss_coef, out=loss_sum)
-        elif self._loss is not None:     # half_mse, mse: sum of (a - y)^2
+        elif self._loss is not None:  # half_mse, mse: sum of (a - y)^2
             np.subtract(p.a_out, p.y, out=p.terms)
             np.vecdot(p.terms_flat, p.terms_flat, out=loss_sum)
         else:
@@ -383,10 +405,10 @@ class StackedTrainer:
         K, L, net, reg = self.K, self.net.depth, self.net, self.reg
         full_batch = self.batch_size >= self.m
         dropout = any(self.dropout)
-        shares_forward = full_batch and not dropout     # the step's forward is the loss at theta_t
+        shares_forward = full_batch and not dropout  # the step's forward is the loss at theta_t
         has_test = self.X_test is not None and len(self.X_test) > 0
         penalized = bool(reg.l2 or reg.l1)
-        lrs = np.stack([c.learning_rates[self.t:self.t + steps] for c in self.contestants], axis=1)
+        lrs = np.stack([c.learning_rates[self.t : self.t + steps] for c in self.contestants], axis=1)
         if lrs.shape[0] < steps:
             raise ValueError("steps: more steps than learning rates were scheduled")
         # loss and accuracy hold sums over the samples until the end of the run, then are divided once
@@ -408,9 +430,11 @@ class StackedTrainer:
         test = self._eval_pass("test") if has_test else None
         theta, g, g_sq, wmask, offsets = self.theta, self.grad, self._grad_sq, self.wmask, self.offsets
         forward, backward, summarize, vecdot = self._forward, self._backward, self._summarize, np.vecdot
-        updates = [(c.optimizer.update, c.hyper, self.theta[k], self.grad[k], self.states[k])
-                   for k, c in enumerate(self.contestants)]
-        lr_flat = lrs.ravel().tolist()                  # Python floats (a list of lists would feed the GC)
+        updates = [
+            (c.optimizer.update, c.hyper, self.theta[k], self.grad[k], self.states[k])
+            for k, c in enumerate(self.contestants)
+        ]
+        lr_flat = lrs.ravel().tolist()  # Python floats (a list of lists would feed the GC)
         masks = None
 
         def record_metrics(i: int, already_forward: bool):
@@ -442,13 +466,14 @@ class StackedTrainer:
                 backward(p, masks)
                 g *= 1.0 / p.mb
                 if p.delta_sq is not None:
-                    np.add.reduceat(np.multiply(p.delta_all, p.delta_all, out=p.delta_sq), p.delta_starts, axis=1,
-                                    out=delta_sq[i])
+                    np.add.reduceat(
+                        np.multiply(p.delta_all, p.delta_all, out=p.delta_sq), p.delta_starts, axis=1, out=delta_sq[i]
+                    )
                 else:
                     rows_sq = delta_sq[i].T
                     for l, d in enumerate(p.delta_flat):
                         vecdot(d, d, out=rows_sq[l])
-                np.multiply(g, g, out=g_sq)                # ||dW^l||^2: weights only, summed per layer
+                np.multiply(g, g, out=g_sq)  # ||dW^l||^2: weights only, summed per layer
                 g_sq *= wmask
                 np.add.reduceat(g_sq, offsets, axis=1, out=grad_sq[i])
                 if penalized:
@@ -495,28 +520,38 @@ class StackedTrainer:
                     test_acc += test.n_negative
                     test_acc /= test.n_accuracy
             delta_sq *= (1.0 / batch_sizes)[:, None, None]
-        return [self._history(k, diverged[k], loss, test_loss, acc, test_acc, lrs, delta_sq, grad_sq, clip, path,
-                              steps_done) for k in range(K)]
+        return [
+            self._history(
+                k, diverged[k], loss, test_loss, acc, test_acc, lrs, delta_sq, grad_sq, clip, path, steps_done
+            )
+            for k in range(K)
+        ]
 
     def _history(self, k, diverged_at, loss, test_loss, acc, test_acc, lrs, delta_sq, grad_sq, clip, path, done):
         """Slice contestant k out of the stacked records; after divergence every value is NaN."""
         stop = done if diverged_at < 0 else diverged_at
+
         def series(a, upto):
             if a is None:
                 return None
             out = a[:, k].copy()
             out[upto:] = np.nan
             return out
+
         last = stop + 1 if diverged_at >= 0 else len(loss)
         history = History(
-            loss=series(loss, last), test_loss=series(test_loss, last),
-            accuracy=series(acc, last), test_accuracy=series(test_acc, last),
-            learning_rate=series(lrs, stop), delta_norm=np.sqrt(series(delta_sq, stop)),
+            loss=series(loss, last),
+            test_loss=series(test_loss, last),
+            accuracy=series(acc, last),
+            test_accuracy=series(test_acc, last),
+            learning_rate=series(lrs, stop),
+            delta_norm=np.sqrt(series(delta_sq, stop)),
             grad_norm=np.sqrt(series(grad_sq, stop)),
             clip_before=None if clip is None else series(clip[:, 0], stop),
             clip_after=None if clip is None else series(clip[:, 1], stop),
             diverged_at=None if diverged_at < 0 else int(diverged_at),
-            path=None if path is None else series(path, last))
+            path=None if path is None else series(path, last),
+        )
         return history
 
     def checkpoint(self) -> Checkpoint:

@@ -1,10 +1,12 @@
 """JSON API v1: trace, train, race, step, gradcheck, surface, and the catalogues (datasets, presets, ...)."""
+
 import numpy as np
 from fastapi import APIRouter
 
+from engine import surfaces
 from engine.activations import ACTIVATIONS
 from engine.datasets import DATASETS, FEATURES
-from engine.experiment import CheckpointCache, prepare, state_at, step_record, train_runs
+from engine.experiment import CheckpointCache, prepare, step_record, train_runs
 from engine.gradcheck import check_experiment
 from engine.initializers import INITIALIZERS
 from engine.losses import LOSSES
@@ -12,19 +14,29 @@ from engine.optimizers import OPTIMIZERS
 from engine.presets import PRESETS
 from engine.schedules import SCHEDULES
 from engine.spec import Experiment, experiment_from_dict
-from engine import surfaces
 
 from .. import payloads
 from ..errors import BudgetError
-from ..schemas import (ErrorOut, GradcheckRequest, RaceRequest, SpecRef, StepRequest, SurfaceRequest, TraceRequest,
-                       TrainRequest)
+from ..schemas import (
+    ErrorOut,
+    GradcheckRequest,
+    RaceRequest,
+    SpecRef,
+    StepRequest,
+    SurfaceRequest,
+    TraceRequest,
+    TrainRequest,
+)
 from ..serialize import json_response
 from ..settings import get_settings
 
-ERRORS = {413: {"model": ErrorOut, "description": "Body too large"},
-          422: {"model": ErrorOut, "description": "Invalid input; `detail[].loc` names the field"}}
+ERRORS = {
+    413: {"model": ErrorOut, "description": "Body too large"},
+    422: {"model": ErrorOut, "description": "Invalid input; `detail[].loc` names the field"},
+}
 router = APIRouter(prefix="/api/v1", tags=["api v1"], responses=ERRORS)
 cache = CheckpointCache(get_settings().checkpoint_cache_size)
+
 
 def work_units(prep, steps: int, contestants: int) -> float:
     """Estimated cost, about a nanosecond a unit here: a fixed cost per step (NumPy call overhead), one per
@@ -39,8 +51,10 @@ def check_budget(prep, steps: int, contestants: int = 1, field: str = "steps"):
     s = get_settings()
     work = work_units(prep, steps, contestants)
     if work > s.max_work:
-        raise BudgetError(f"{field}: this request needs about {work:.3g} work units, over the limit of "
-                          f"{s.max_work:.3g}; use fewer steps, contestants or rows, or a smaller network")
+        raise BudgetError(
+            f"{field}: this request needs about {work:.3g} work units, over the limit of "
+            f"{s.max_work:.3g}; use fewer steps, contestants or rows, or a smaller network"
+        )
     if prep.net.layers[0] > s.max_features:
         raise BudgetError(f"network.layers: at most {s.max_features} inputs")
 
@@ -69,8 +83,10 @@ def check_record_size(prep, rows: int, param_arrays: int = 8, field: str = "netw
     and per-sample values for every unit; refuse records too big to send within a couple of seconds."""
     values = param_arrays * prep.net.n_params + 4 * rows * sum(prep.net.layers)
     if values > MAX_RECORD_VALUES:
-        raise BudgetError(f"{field}: a step record of this network and batch holds {values} numbers, over the "
-                          f"limit of {MAX_RECORD_VALUES}; use a smaller network or batch")
+        raise BudgetError(
+            f"{field}: a step record of this network and batch holds {values} numbers, over the "
+            f"limit of {MAX_RECORD_VALUES}; use a smaller network or batch"
+        )
 
 
 MAX_RECORD_VALUES = 1_000_000
@@ -93,15 +109,19 @@ def run_payload(spec: Experiment, steps: int) -> dict:
     prep = prepare(spec)
     check_budget(prep, steps, len(spec.optimizers))
     runs = train_runs(spec, steps)
-    return {"runs": [payloads.history_payload(spec, prep, k, r.history, r.theta) for k, r in enumerate(runs)],
-            "steps": steps, **ids(spec)}
+    return {
+        "runs": [payloads.history_payload(spec, prep, k, r.history, r.theta) for k, r in enumerate(runs)],
+        "steps": steps,
+        **ids(spec),
+    }
 
 
 @router.post("/trace", summary="One forward and backward pass at theta_0")
 def trace(body: TraceRequest):
     """z, a, delta (one row per sample), dW and db for every layer, and the loss, at the initial weights."""
-    spec = experiment_from_dict({"network": body.network.model_dump(exclude_none=True),
-                                 "data": body.data.model_dump(exclude_none=True)})
+    spec = experiment_from_dict(
+        {"network": body.network.model_dump(exclude_none=True), "data": body.data.model_dump(exclude_none=True)}
+    )
     prep = prepare(spec)
     values = prep.X.shape[0] * sum(prep.net.layers[1:]) * 4
     if values > 400_000:
@@ -144,15 +164,28 @@ def gradcheck(body: GradcheckRequest):
     prep = prepare(spec)
     check_budget(prep, body.t + 2 * min(body.max_params or prep.net.n_params, prep.net.n_params), field="max_params")
     if body.max_params is None and prep.net.n_params > get_settings().max_gradcheck_params:
-        raise BudgetError(f"max_params: this network has {prep.net.n_params} parameters; check at most "
-                          f"{get_settings().max_gradcheck_params} (a seeded sample)")
-    result = check_experiment(spec, t=body.t, k=body.contestant, epsilon=body.epsilon,
-                              max_params=body.max_params, seed=body.seed)
-    return json_response({
-        "t": body.t, "epsilon": result.epsilon, "threshold": result.threshold, "passed": result.passed,
-        "difference": result.difference, "index": result.index, "names": result.names,
-        "analytic": result.analytic, "numeric": result.numeric, "relative_error": result.relative_error,
-        **ids(spec)})
+        raise BudgetError(
+            f"max_params: this network has {prep.net.n_params} parameters; check at most "
+            f"{get_settings().max_gradcheck_params} (a seeded sample)"
+        )
+    result = check_experiment(
+        spec, t=body.t, k=body.contestant, epsilon=body.epsilon, max_params=body.max_params, seed=body.seed
+    )
+    return json_response(
+        {
+            "t": body.t,
+            "epsilon": result.epsilon,
+            "threshold": result.threshold,
+            "passed": result.passed,
+            "difference": result.difference,
+            "index": result.index,
+            "names": result.names,
+            "analytic": result.analytic,
+            "numeric": result.numeric,
+            "relative_error": result.relative_error,
+            **ids(spec),
+        }
+    )
 
 
 @router.post("/surface", summary="Loss surface and optimizer paths")
@@ -160,12 +193,14 @@ def surface(body: SurfaceRequest):
     """The loss over a grid of two parameters or of a filter-normalised 2-D slice, and each contestant's path."""
     spec = resolve(body)
     prep = prepare(spec)
-    res2 = body.resolution ** 2
+    res2 = body.resolution**2
     check_budget(prep, body.steps, len(spec.optimizers))
     check_budget(prep, max(1, res2 // 50), field="resolution")
     if body.steps * len(spec.optimizers) * prep.net.n_params > 5_000_000:
-        raise BudgetError("steps: paths keep theta at every step; at most 5e6 values (steps x contestants x "
-                          f"parameters), this needs {body.steps * len(spec.optimizers) * prep.net.n_params:.3g}")
+        raise BudgetError(
+            "steps: paths keep theta at every step; at most 5e6 values (steps x contestants x "
+            f"parameters), this needs {body.steps * len(spec.optimizers) * prep.net.n_params:.3g}"
+        )
     P = prep.net.n_params
     runs = train_runs(spec, body.steps, keep_path=True) if body.steps else []
     theta0 = prep.params0.flat()
@@ -178,8 +213,9 @@ def surface(body: SurfaceRequest):
         if span is None:
             reach = max((np.nanmax(np.abs(p - center[[body.i, body.j]]), initial=0) for p in points[1:]), default=0)
             span = float(max(1.0, 1.2 * reach))
-        grid = surfaces.parameter_grid(prep.net, prep.params0, prep.X, prep.Y, body.i, body.j, span, span,
-                                       body.resolution, spec.l2, spec.l1)
+        grid = surfaces.parameter_grid(
+            prep.net, prep.params0, prep.X, prep.Y, body.i, body.j, span, span, body.resolution, spec.l2, spec.l1
+        )
         paths = [r.history.path[:, [body.i, body.j]] for r in runs]
         axes = [grid.u, grid.v]
     else:
@@ -193,10 +229,19 @@ def surface(body: SurfaceRequest):
         grid = surfaces.slice_grid(prep.net, center, d1, d2, prep.X, prep.Y, span, body.resolution, spec.l2, spec.l1)
         axes = [grid.u, grid.v]
     names = surfaces.parameter_names(prep.net)
-    return json_response({
-        "kind": body.kind, "u": axes[0], "v": axes[1], "loss": grid.loss, "span": span,
-        "axes": [names[body.i], names[body.j]] if body.kind == "parameters" else ["direction 1", "direction 2"],
-        "paths": paths, "steps": body.steps, **ids(spec)})
+    return json_response(
+        {
+            "kind": body.kind,
+            "u": axes[0],
+            "v": axes[1],
+            "loss": grid.loss,
+            "span": span,
+            "axes": [names[body.i], names[body.j]] if body.kind == "parameters" else ["direction 1", "direction 2"],
+            "paths": paths,
+            "steps": body.steps,
+            **ids(spec),
+        }
+    )
 
 
 @router.post("/spec", summary="Canonical form, id and URL token of a spec")
@@ -215,21 +260,35 @@ def datasets():
 @router.get("/presets", summary="Ready experiments")
 def presets():
     """The notes' worked example, XOR, y = 2x and a spiral classifier, as specs."""
-    return json_response({"presets": [{**p, "spec_token": experiment_from_dict(p["spec"]).to_token()}
-                                      for p in PRESETS]})
+    return json_response(
+        {"presets": [{**p, "spec_token": experiment_from_dict(p["spec"]).to_token()} for p in PRESETS]}
+    )
 
 
 @router.get("/catalog", summary="Activations, losses, initialisers, optimizers, schedules")
 def catalog():
     """Names, defaults and equations of everything a spec can name (drives the pages' dropdowns)."""
-    return json_response({
-        "activations": [{"name": a.name, "latex": a.latex, "latex_grad": a.latex_grad, "output_only": a.output_only}
-                        for a in ACTIVATIONS.values()],
-        "losses": [{"name": l.name, "latex": l.latex, "latex_delta": l.latex_delta, "requires": l.requires}
-                   for l in LOSSES.values()],
-        "initializers": list(INITIALIZERS),
-        "optimizers": [{"name": o.name, "defaults": o.defaults, "equations": list(o.equations), "matches": o.matches,
-                        "state": list(o.state_names)}
-                       for o in OPTIMIZERS.values()],
-        "schedules": [{"name": s.name, "defaults": s.defaults, "equation": s.equation} for s in SCHEDULES.values()],
-    })
+    return json_response(
+        {
+            "activations": [
+                {"name": a.name, "latex": a.latex, "latex_grad": a.latex_grad, "output_only": a.output_only}
+                for a in ACTIVATIONS.values()
+            ],
+            "losses": [
+                {"name": l.name, "latex": l.latex, "latex_delta": l.latex_delta, "requires": l.requires}
+                for l in LOSSES.values()
+            ],
+            "initializers": list(INITIALIZERS),
+            "optimizers": [
+                {
+                    "name": o.name,
+                    "defaults": o.defaults,
+                    "equations": list(o.equations),
+                    "matches": o.matches,
+                    "state": list(o.state_names),
+                }
+                for o in OPTIMIZERS.values()
+            ],
+            "schedules": [{"name": s.name, "defaults": s.defaults, "equation": s.equation} for s in SCHEDULES.values()],
+        }
+    )

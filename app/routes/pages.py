@@ -1,4 +1,5 @@
 """The landing page and the course notes, recomputed."""
+
 from fastapi import APIRouter, Request
 
 from .. import notes
@@ -16,5 +17,6 @@ def index(request: Request, present: int = 0):
 @router.get("/notes")
 def notes_page(request: Request, present: int = 0):
     """Every formula of the course notes, with the engine's numbers."""
-    return templates.TemplateResponse(request, "notes.html",
-                                      {"page": "notes", "present": bool(present), "c": notes.content()})
+    return templates.TemplateResponse(
+        request, "notes.html", {"page": "notes", "present": bool(present), "c": notes.content()}
+    )

@@ -5,6 +5,7 @@ POST /api/v1/activations-grid is how the page trains: the state at step t is a p
 takes the chunk's steps and answers with the output and every hidden unit over a grid, the per-step history of the
 chunk (losses, ||delta^l||, ||dW^l||) and this step's dropout mask for one sample.
 """
+
 import base64
 import math
 import re
@@ -18,7 +19,7 @@ from engine.activations import ACTIVATIONS
 from engine.backprop import forward
 from engine.datasets import DATASETS, FEATURES, add_features
 from engine.experiment import prepare, start, trainer_for
-from engine.gradcheck import THRESHOLD, EPSILON_RANGE
+from engine.gradcheck import EPSILON_RANGE, THRESHOLD
 from engine.initializers import INITIALIZERS
 from engine.losses import LOSSES
 from engine.network import Params
@@ -36,9 +37,9 @@ S = get_settings()
 router = APIRouter()
 
 PLAYGROUND_DATASETS = ("circles", "xor_cloud", "gaussians", "spiral", "moons", "plane", "sine")
-MAX_T = 1_000_000            # any step is reachable; the work budget limits each request's cold computation
-MAX_HISTORY = 20_000         # steps of history one answer may carry
-CSV_MAX_CHARS = 100_000      # ~100 kB: a few thousand rows of x1,x2,label
+MAX_T = 1_000_000  # any step is reachable; the work budget limits each request's cold computation
+MAX_HISTORY = 20_000  # steps of history one answer may carry
+CSV_MAX_CHARS = 100_000  # ~100 kB: a few thousand rows of x1,x2,label
 CSV_MAX_ROWS = min(S.max_rows, 1000)
 CSV_COORD_LIMIT = 10.0
 CSV_TARGET_LIMIT = 1000.0
@@ -47,53 +48,82 @@ CSV_MAX_MESSAGES = 50
 
 # ---- the page ------------------------------------------------------------------------------------------------
 
+
 def catalog() -> dict:
     """What the page's controls may name: one source for the dropdowns, the validation and the URL state."""
     return {
-        "datasets": [{"name": n, "task": DATASETS[n].task, "n_inputs": DATASETS[n].n_inputs,
-                      "default_n": DATASETS[n].default_n, "description": DATASETS[n].description}
-                     for n in PLAYGROUND_DATASETS],
+        "datasets": [
+            {
+                "name": n,
+                "task": DATASETS[n].task,
+                "n_inputs": DATASETS[n].n_inputs,
+                "default_n": DATASETS[n].default_n,
+                "description": DATASETS[n].description,
+            }
+            for n in PLAYGROUND_DATASETS
+        ],
         "features": list(FEATURES),
-        "activations": [{"name": a.name, "latex": a.latex, "latex_grad": a.latex_grad}
-                        for a in ACTIVATIONS.values() if not a.output_only],
-        "losses": [{"name": l.name, "latex": l.latex, "requires": l.requires}
-                   for l in LOSSES.values() if l.requires != "softmax"],
+        "activations": [
+            {"name": a.name, "latex": a.latex, "latex_grad": a.latex_grad}
+            for a in ACTIVATIONS.values()
+            if not a.output_only
+        ],
+        "losses": [
+            {"name": l.name, "latex": l.latex, "requires": l.requires}
+            for l in LOSSES.values()
+            if l.requires != "softmax"
+        ],
         "initializers": list(INITIALIZERS),
         "optimizers": [{"name": o.name, "defaults": o.defaults} for o in OPTIMIZERS.values()],
         "schedules": [{"name": s.name, "defaults": s.defaults, "equation": s.equation} for s in SCHEDULES.values()],
-        "limits": {"max_hidden_layers": 8, "max_neurons": 8, "max_steps_per_request": S.max_steps,
-                   "csv_max_bytes": CSV_MAX_CHARS, "csv_max_rows": CSV_MAX_ROWS,
-                   "gradcheck_threshold": THRESHOLD, "epsilon_range": list(EPSILON_RANGE),
-                   "max_gradcheck_params": S.max_gradcheck_params},
+        "limits": {
+            "max_hidden_layers": 8,
+            "max_neurons": 8,
+            "max_steps_per_request": S.max_steps,
+            "csv_max_bytes": CSV_MAX_CHARS,
+            "csv_max_rows": CSV_MAX_ROWS,
+            "gradcheck_threshold": THRESHOLD,
+            "epsilon_range": list(EPSILON_RANGE),
+            "max_gradcheck_params": S.max_gradcheck_params,
+        },
     }
 
 
 @router.get("/playground", include_in_schema=False)
 def playground(request: Request, present: int = 0):
     """Build a network, train it, watch it learn; vanishing gradients, gradient checking, dropout."""
-    return templates.TemplateResponse(request, "playground.html",
-                                      {"page": "playground", "present": bool(present), "catalog": catalog()})
+    return templates.TemplateResponse(
+        request, "playground.html", {"page": "playground", "present": bool(present), "catalog": catalog()}
+    )
 
 
 # ---- POST /api/v1/activations-grid ---------------------------------------------------------------------------
+
 
 class GridRequest(SpecRef):
     """The network at step t over a grid of the input plane, and optionally the history of steps since..t."""
 
     t: Annotated[int, Field(ge=0, le=MAX_T, description="The step whose parameters theta_t are drawn.")] = 0
-    since: Annotated[int, Field(ge=0, le=MAX_T, description="Return per-step history for since..t "
-                                                            "(omit for none).")] | None = None
+    since: (
+        Annotated[int, Field(ge=0, le=MAX_T, description="Return per-step history for since..t (omit for none).")]
+        | None
+    ) = None
     resolution: Annotated[int, Field(ge=5, le=100, description="Grid points per axis for the output.")] = 50
     neuron_resolution: Annotated[int, Field(ge=4, le=50, description="Grid points per axis per hidden unit.")] = 20
     include_data: bool = Field(False, description="Also return the raw data points (train and test).")
-    mode: Literal["eval", "train"] = Field("eval", description="train: apply step t's dropout mask of sample "
-                                                               "mask_row to every grid point, scaled by 1/keep_prob.")
-    mask_row: Annotated[int, Field(ge=0, le=100_000, description="Which sample of step t's batch the dropout "
-                                                                 "panel shows.")] = 0
+    mode: Literal["eval", "train"] = Field(
+        "eval",
+        description="train: apply step t's dropout mask of sample mask_row to every grid point, scaled by 1/keep_prob.",
+    )
+    mask_row: Annotated[
+        int, Field(ge=0, le=100_000, description="Which sample of step t's batch the dropout panel shows.")
+    ] = 0
     encoding: Literal["json", "packed"] = Field(
-        "json", description="json: grids as nested lists (rounded); packed: each grid as {lo, hi, shape, bits, "
-                            "b64}, little-endian unsigned codes c with value = lo + c (hi - lo) / (2^bits - 2) and "
-                            "the top code 2^bits - 1 meaning null (about 5x smaller; what the page uses).")
+        "json",
+        description="json: grids as nested lists (rounded); packed: each grid as {lo, hi, shape, bits, "
+        "b64}, little-endian unsigned codes c with value = lo + c (hi - lo) / (2^bits - 2) and "
+        "the top code 2^bits - 1 meaning null (about 5x smaller; what the page uses).",
+    )
 
     def check_window(self):
         """Raised in the handler, not a validator, so the 422's loc names `since` (see app.errors)."""
@@ -129,18 +159,32 @@ def advance(spec, prep, t: int, since: int | None):
 
 def history_payload(history, start_t: int, since: int, now: dict, depth: int) -> dict:
     """A run that began at start_t sliced to since..t: losses at theta_since..theta_t, norms of steps since..t-1."""
-    if history is None:      # nothing was stepped: since == t, and the metrics at t are the whole history
-        return {"since": since, "loss": [now["loss"]], "test_loss": [now["test_loss"]],
-                "accuracy": [now["accuracy"]], "test_accuracy": [now["test_accuracy"]],
-                "delta_norm": np.zeros((0, depth)), "grad_norm": np.zeros((0, depth)), "diverged_at": None}
+    if history is None:  # nothing was stepped: since == t, and the metrics at t are the whole history
+        return {
+            "since": since,
+            "loss": [now["loss"]],
+            "test_loss": [now["test_loss"]],
+            "accuracy": [now["accuracy"]],
+            "test_accuracy": [now["test_accuracy"]],
+            "delta_norm": np.zeros((0, depth)),
+            "grad_norm": np.zeros((0, depth)),
+            "diverged_at": None,
+        }
     i = since - start_t
 
     def tail(a):
         return [] if a is None else a[i:]
-    return {"since": since, "loss": tail(history.loss), "test_loss": tail(history.test_loss),
-            "accuracy": tail(history.accuracy), "test_accuracy": tail(history.test_accuracy),
-            "delta_norm": tail(history.delta_norm), "grad_norm": tail(history.grad_norm),
-            "diverged_at": None if history.diverged_at is None else start_t + history.diverged_at}
+
+    return {
+        "since": since,
+        "loss": tail(history.loss),
+        "test_loss": tail(history.test_loss),
+        "accuracy": tail(history.accuracy),
+        "test_accuracy": tail(history.test_accuracy),
+        "delta_norm": tail(history.delta_norm),
+        "grad_norm": tail(history.grad_norm),
+        "diverged_at": None if history.diverged_at is None else start_t + history.diverged_at,
+    }
 
 
 def metrics(prep, params: Params, spec) -> dict:
@@ -160,8 +204,16 @@ def metrics(prep, params: Params, spec) -> dict:
     with np.errstate(all="ignore"):
         data_loss, accuracy = evaluate(prep.X, prep.Y)
         test_loss, test_accuracy = evaluate(prep.X_test, prep.Y_test)
-    return {"loss": data_loss + penalty, "data_loss": data_loss, "penalty": penalty, "sum_w2": sum_w2,
-            "sum_abs_w": sum_abs, "test_loss": test_loss, "accuracy": accuracy, "test_accuracy": test_accuracy}
+    return {
+        "loss": data_loss + penalty,
+        "data_loss": data_loss,
+        "penalty": penalty,
+        "sum_w2": sum_w2,
+        "sum_abs_w": sum_abs,
+        "test_loss": test_loss,
+        "accuracy": accuracy,
+        "test_accuracy": test_accuracy,
+    }
 
 
 def dropout_step(spec, prep, params: Params, t: int, row: int) -> dict | None:
@@ -174,15 +226,28 @@ def dropout_step(spec, prep, params: Params, t: int, row: int) -> dict | None:
     r = row % len(rows)
     masks = dropout_masks(spec.seed, t, len(rows), net.layers[1:], spec.dropout)
     keep = [1.0 - p for p in spec.dropout]
-    sample = [None if mask is None else mask[r:r + 1] for mask in masks]     # this sample's row of each mask
+    sample = [None if mask is None else mask[r : r + 1] for mask in masks]  # this sample's row of each mask
     with np.errstate(all="ignore"):
         zs, after = forward(net, params, prep.X[rows[r]][None, :], sample, keep)
-    hidden = [{"p": spec.dropout[l], "keep_prob": keep[l],
-               "mask": np.ones(n) if sample[l] is None else sample[l][0],
-               "a_before": net.acts[l].f(zs[l])[0], "a_after": after[l][0]}
-              for l, n in enumerate(net.layers[1:-1])]
-    return {"t": t, "batch_row": r, "batch_size": len(rows), "data_row": int(rows[r]),
-            "x": prep.data.X_train[rows[r]], "layers": hidden, "masks": [layer["mask"] for layer in hidden]}
+    hidden = [
+        {
+            "p": spec.dropout[l],
+            "keep_prob": keep[l],
+            "mask": np.ones(n) if sample[l] is None else sample[l][0],
+            "a_before": net.acts[l].f(zs[l])[0],
+            "a_after": after[l][0],
+        }
+        for l, n in enumerate(net.layers[1:-1])
+    ]
+    return {
+        "t": t,
+        "batch_row": r,
+        "batch_size": len(rows),
+        "data_row": int(rows[r]),
+        "x": prep.data.X_train[rows[r]],
+        "layers": hidden,
+        "masks": [layer["mask"] for layer in hidden],
+    }
 
 
 def pack(values: np.ndarray, bits: int) -> dict:
@@ -194,8 +259,13 @@ def pack(values: np.ndarray, bits: int) -> dict:
     scale = (top - 1) / (hi - lo) if hi > lo else 0.0
     codes = np.where(finite, np.rint((np.nan_to_num(values) - lo) * scale), top)
     dtype = "<u1" if bits == 8 else "<u2"
-    return {"lo": lo, "hi": hi, "shape": list(values.shape), "bits": bits,
-            "b64": base64.b64encode(codes.astype(dtype).tobytes()).decode()}
+    return {
+        "lo": lo,
+        "hi": hi,
+        "shape": list(values.shape),
+        "bits": bits,
+        "b64": base64.b64encode(codes.astype(dtype).tobytes()).decode(),
+    }
 
 
 def grid_forward(prep, spec, params: Params, raw: np.ndarray, masks=None) -> list[np.ndarray]:
@@ -209,8 +279,12 @@ def grid_forward(prep, spec, params: Params, raw: np.ndarray, masks=None) -> lis
         return [act.f(z) for act, z in zip(prep.net.acts, zs)]
 
 
-@router.post("/api/v1/activations-grid", tags=["playground"], responses=ERRORS,
-             summary="The output and every hidden unit over a grid at step t")
+@router.post(
+    "/api/v1/activations-grid",
+    tags=["playground"],
+    responses=ERRORS,
+    summary="The output and every hidden unit over a grid at step t",
+)
 def activations_grid(body: GridRequest):
     """theta_t (resumed from a cached checkpoint), the net over a grid, metrics, history since..t, dropout mask."""
     body.check_window()
@@ -236,7 +310,7 @@ def activations_grid(body: GridRequest):
         u = axis(res)
         if n_raw == 1:
             return u[:, None]
-        gx, gy = np.meshgrid(u, u)                       # row = y index, column = x index (Plotly's z)
+        gx, gy = np.meshgrid(u, u)  # row = y index, column = x index (Plotly's z)
         return np.column_stack([gx.ravel(), gy.ravel()])
 
     now = metrics(prep, params, spec)
@@ -249,24 +323,36 @@ def activations_grid(body: GridRequest):
     out_acts = grid_forward(prep, spec, params, grid(body.resolution), masks)
     neuron_acts = grid_forward(prep, spec, params, grid(body.neuron_resolution), masks)
     if body.encoding == "packed":
+
         def encode(values, digits):
             return pack(values, 8 if digits == 3 else 16)
     else:
+
         def encode(values, digits):
             return np.round(values, digits)
-    neurons = [[encode(shaped(layer[:, j], body.neuron_resolution), 3) for j in range(layer.shape[1])]
-               for layer in neuron_acts[:-1]]
+
+    neurons = [
+        [encode(shaped(layer[:, j], body.neuron_resolution), 3) for j in range(layer.shape[1])]
+        for layer in neuron_acts[:-1]
+    ]
     payload = {
-        "t": body.t, "task": prep.data.info.task, "n_inputs": n_raw,
-        "m_train": int(prep.X.shape[0]), "m_test": int(prep.X_test.shape[0]),
+        "t": body.t,
+        "task": prep.data.info.task,
+        "n_inputs": n_raw,
+        "m_train": int(prep.X.shape[0]),
+        "m_test": int(prep.X_test.shape[0]),
         "batch_size": spec.optimizers[0].batch_size,
-        "extent": extent, "axis": np.round(axis(body.resolution), 4),
+        "extent": extent,
+        "axis": np.round(axis(body.resolution), 4),
         "neuron_axis": np.round(axis(body.neuron_resolution), 4),
-        "output": encode(shaped(out_acts[-1][:, 0], body.resolution), 4), "encoding": body.encoding,
+        "output": encode(shaped(out_acts[-1][:, 0], body.resolution), 4),
+        "encoding": body.encoding,
         "neurons": neurons,
-        "weights": list(params.W), "biases": list(params.b),
+        "weights": list(params.W),
+        "biases": list(params.b),
         "metrics": now,
-        "dropout": drop, "mode": body.mode,
+        "dropout": drop,
+        "mode": body.mode,
         "diverged": not bool(np.all(np.isfinite(checkpoint.theta))),
     }
     if body.since is not None:
@@ -289,10 +375,12 @@ class CsvRequest(BaseModel):
     """The text of a CSV file of x1,x2,label rows (a header line is optional)."""
 
     model_config = ConfigDict(strict=True, extra="forbid")
-    text: Annotated[str, Field(max_length=CSV_MAX_CHARS, description="The file's contents, at most 100 000 "
-                                                                     "characters.")]
+    text: Annotated[
+        str, Field(max_length=CSV_MAX_CHARS, description="The file's contents, at most 100 000 characters.")
+    ]
     task: Literal["classification", "regression"] = Field(
-        "classification", description="classification: label is 0 or 1; regression: label is the target value.")
+        "classification", description="classification: label is 0 or 1; regression: label is the target value."
+    )
 
 
 def _shown(value: str) -> str:
@@ -345,8 +433,13 @@ def csv_points(body: CsvRequest):
         shown = errors[:CSV_MAX_MESSAGES]
         detail = [{"loc": ["body", "text", number], "msg": msg, "type": "value_error"} for number, msg in shown]
         if len(errors) > len(shown):
-            detail.append({"loc": ["body", "text"], "type": "value_error",
-                           "msg": f"text: {len(errors) - len(shown)} more bad rows not listed"})
+            detail.append(
+                {
+                    "loc": ["body", "text"],
+                    "type": "value_error",
+                    "msg": f"text: {len(errors) - len(shown)} more bad rows not listed",
+                }
+            )
         return json_response({"detail": detail}, status_code=422)
     if not points:
         raise ValueError("text: no data rows (expected lines of x1,x2,label)")

@@ -5,6 +5,7 @@ GET  /race/problem          fragment: the chosen problem's description and formu
 POST /api/v1/race/stream    a network race as NDJSON events while it trains: start, chunk..., surface, boundary, done
 POST /api/v1/function-race  a race on a 2-D test function of engine.problems, with its contour
 """
+
 import base64
 import binascii
 import dataclasses
@@ -43,22 +44,63 @@ router = APIRouter()
 # Learning rates that make a good race on each problem; picking a problem resets each contestant's lr to these.
 _NET_LR = {"sgd": 1.0, "momentum": 1.0, "nesterov": 0.3, "rmsprop": 0.01, "adam": 0.01, "adamw": 0.01, "adagrad": 0.1}
 SUGGESTED_LR = {
-    "y2x": {"sgd": 0.01, "momentum": 0.05, "nesterov": 0.01, "rmsprop": 0.01, "adam": 0.1, "adamw": 0.1,
-            "adagrad": 0.5},
-    "xor": {"sgd": 2.0, "momentum": 2.0, "nesterov": 0.5, "rmsprop": 0.01, "adam": 0.05, "adamw": 0.05,
-            "adagrad": 0.5},
+    "y2x": {
+        "sgd": 0.01,
+        "momentum": 0.05,
+        "nesterov": 0.01,
+        "rmsprop": 0.01,
+        "adam": 0.1,
+        "adamw": 0.1,
+        "adagrad": 0.5,
+    },
+    "xor": {"sgd": 2.0, "momentum": 2.0, "nesterov": 0.5, "rmsprop": 0.01, "adam": 0.05, "adamw": 0.05, "adagrad": 0.5},
     "spiral": _NET_LR,
     "moons": _NET_LR,
-    "digits": {"sgd": 0.5, "momentum": 0.5, "nesterov": 0.1, "rmsprop": 0.003, "adam": 0.005, "adamw": 0.005,
-               "adagrad": 0.05},
-    "rosenbrock": {"sgd": 0.001, "momentum": 0.01, "nesterov": 0.001, "rmsprop": 0.01, "adam": 0.05,
-                   "adamw": 0.05, "adagrad": 0.5},
-    "beale": {"sgd": 0.01, "momentum": 0.05, "nesterov": 0.01, "rmsprop": 0.01, "adam": 0.05, "adamw": 0.05,
-              "adagrad": 0.5},
-    "saddle": {"sgd": 0.01, "momentum": 0.05, "nesterov": 0.01, "rmsprop": 0.01, "adam": 0.05, "adamw": 0.05,
-               "adagrad": 0.5},
-    "ravine": {"sgd": 0.07, "momentum": 0.07, "nesterov": 0.02, "rmsprop": 0.05, "adam": 0.1, "adamw": 0.1,
-               "adagrad": 1.0},
+    "digits": {
+        "sgd": 0.5,
+        "momentum": 0.5,
+        "nesterov": 0.1,
+        "rmsprop": 0.003,
+        "adam": 0.005,
+        "adamw": 0.005,
+        "adagrad": 0.05,
+    },
+    "rosenbrock": {
+        "sgd": 0.001,
+        "momentum": 0.01,
+        "nesterov": 0.001,
+        "rmsprop": 0.01,
+        "adam": 0.05,
+        "adamw": 0.05,
+        "adagrad": 0.5,
+    },
+    "beale": {
+        "sgd": 0.01,
+        "momentum": 0.05,
+        "nesterov": 0.01,
+        "rmsprop": 0.01,
+        "adam": 0.05,
+        "adamw": 0.05,
+        "adagrad": 0.5,
+    },
+    "saddle": {
+        "sgd": 0.01,
+        "momentum": 0.05,
+        "nesterov": 0.01,
+        "rmsprop": 0.01,
+        "adam": 0.05,
+        "adamw": 0.05,
+        "adagrad": 0.5,
+    },
+    "ravine": {
+        "sgd": 0.07,
+        "momentum": 0.07,
+        "nesterov": 0.02,
+        "rmsprop": 0.05,
+        "adam": 0.1,
+        "adamw": 0.1,
+        "adagrad": 1.0,
+    },
 }
 
 
@@ -68,27 +110,59 @@ def _preset(preset_id: str) -> dict:
 
 
 NETWORK_PROBLEMS = {
-    "y2x": {"title": "y = 2x (note 000)", "steps": 300, **_preset("linear-y-2x"),
-            "description": "Note 000's linear regression: y_hat = w x + b on x = 1, 2, 3, y = 2x, mean squared "
-                           "error, w and b from 0. Two parameters, so the loss surface is the whole story."},
-    "xor": {"title": "XOR (2-4-1)", "steps": 500, **_preset("xor-2-4-1"),
-            "description": "The 4 XOR points of note 002; sigmoid hidden layer, binary cross-entropy (note 003)."},
-    "spiral": {"title": "Spiral (2-8-8-1)", "steps": 1000, **_preset("spiral-2-8-8-1"),
-               "description": "Two interleaved spirals, 200 points; tanh hidden layers, binary cross-entropy."},
-    "moons": {"title": "Moons (2-8-1)", "steps": 500,
-              "network": {"layers": [2, 8, 1], "activations": ["tanh", "sigmoid"], "loss": "bce", "init": "xavier",
-                          "seed": 0},
-              "data": {"dataset": "moons", "n": 200, "noise": 0.1, "seed": 0},
-              "description": "Two interleaving half circles, 200 noisy points; a tanh hidden layer of 8 units."},
-    "digits": {"title": "Digits (64-16-10)", "steps": 300,
-               "network": {"layers": [64, 16, 10], "activations": ["tanh", "softmax"], "loss": "cross_entropy",
-                           "init": "xavier", "seed": 0},
-               "data": {"dataset": "digits", "n": 300, "seed": 0},
-               "description": "300 of sklearn's 8x8 handwritten digits, 10 classes: softmax and cross-entropy."},
+    "y2x": {
+        "title": "y = 2x (note 000)",
+        "steps": 300,
+        **_preset("linear-y-2x"),
+        "description": "Note 000's linear regression: y_hat = w x + b on x = 1, 2, 3, y = 2x, mean squared "
+        "error, w and b from 0. Two parameters, so the loss surface is the whole story.",
+    },
+    "xor": {
+        "title": "XOR (2-4-1)",
+        "steps": 500,
+        **_preset("xor-2-4-1"),
+        "description": "The 4 XOR points of note 002; sigmoid hidden layer, binary cross-entropy (note 003).",
+    },
+    "spiral": {
+        "title": "Spiral (2-8-8-1)",
+        "steps": 1000,
+        **_preset("spiral-2-8-8-1"),
+        "description": "Two interleaved spirals, 200 points; tanh hidden layers, binary cross-entropy.",
+    },
+    "moons": {
+        "title": "Moons (2-8-1)",
+        "steps": 500,
+        "network": {
+            "layers": [2, 8, 1],
+            "activations": ["tanh", "sigmoid"],
+            "loss": "bce",
+            "init": "xavier",
+            "seed": 0,
+        },
+        "data": {"dataset": "moons", "n": 200, "noise": 0.1, "seed": 0},
+        "description": "Two interleaving half circles, 200 noisy points; a tanh hidden layer of 8 units.",
+    },
+    "digits": {
+        "title": "Digits (64-16-10)",
+        "steps": 300,
+        "network": {
+            "layers": [64, 16, 10],
+            "activations": ["tanh", "softmax"],
+            "loss": "cross_entropy",
+            "init": "xavier",
+            "seed": 0,
+        },
+        "data": {"dataset": "digits", "n": 300, "seed": 0},
+        "description": "300 of sklearn's 8x8 handwritten digits, 10 classes: softmax and cross-entropy.",
+    },
 }
 DEFAULT_PROBLEM = "spiral"
-DEFAULT_RACE = [{"name": "sgd", "lr": 1.0}, {"name": "momentum", "lr": 1.0}, {"name": "rmsprop", "lr": 0.01},
-                {"name": "adam", "lr": 0.01}]
+DEFAULT_RACE = [
+    {"name": "sgd", "lr": 1.0},
+    {"name": "momentum", "lr": 1.0},
+    {"name": "rmsprop", "lr": 0.01},
+    {"name": "adam", "lr": 0.01},
+]
 FUNCTION_STEPS = 500
 
 
@@ -97,21 +171,41 @@ def _network_entry(name: str, d: dict) -> dict:
     spec = experiment_from_dict({"network": d["network"], "data": d["data"]})
     prep = experiment.prepare(spec)
     two_inputs = prep.net.layers[0] == 2 and not spec.data.features
-    return {"name": name, "title": d["title"], "kind": "network", "steps": d["steps"],
-            "description": d["description"], "spec": {"network": d["network"], "data": d["data"],
-                                                       **d.get("extra", {})},
-            "n_params": prep.net.n_params, "rows": int(prep.X.shape[0]),
-            "two_params": prep.net.n_params == 2, "boundary": two_inputs and prep.data.info.task == "binary",
-            "task": prep.data.info.task, "suggested_lr": SUGGESTED_LR.get(name, _NET_LR),
-            "loss_latex": LOSSES[prep.net.loss].latex,
-            "layers": list(prep.net.layers), "activations": list(prep.net.activations)}
+    return {
+        "name": name,
+        "title": d["title"],
+        "kind": "network",
+        "steps": d["steps"],
+        "description": d["description"],
+        "spec": {"network": d["network"], "data": d["data"], **d.get("extra", {})},
+        "n_params": prep.net.n_params,
+        "rows": int(prep.X.shape[0]),
+        "two_params": prep.net.n_params == 2,
+        "boundary": two_inputs and prep.data.info.task == "binary",
+        "task": prep.data.info.task,
+        "suggested_lr": SUGGESTED_LR.get(name, _NET_LR),
+        "loss_latex": LOSSES[prep.net.loss].latex,
+        "layers": list(prep.net.layers),
+        "activations": list(prep.net.activations),
+    }
 
 
 def _function_entry(p: problems.Problem) -> dict:
-    return {"name": p.name, "title": p.title, "kind": "function", "steps": FUNCTION_STEPS,
-            "description": p.description, "latex": p.latex, "latex_grad": list(p.latex_grad),
-            "start": list(p.start), "minima": [list(m) for m in p.minima], "saddles": [list(s) for s in p.saddles],
-            "two_params": True, "boundary": False, "suggested_lr": SUGGESTED_LR[p.name]}
+    return {
+        "name": p.name,
+        "title": p.title,
+        "kind": "function",
+        "steps": FUNCTION_STEPS,
+        "description": p.description,
+        "latex": p.latex,
+        "latex_grad": list(p.latex_grad),
+        "start": list(p.start),
+        "minima": [list(m) for m in p.minima],
+        "saddles": [list(s) for s in p.saddles],
+        "two_params": True,
+        "boundary": False,
+        "suggested_lr": SUGGESTED_LR[p.name],
+    }
 
 
 def problem_table() -> dict:
@@ -124,8 +218,12 @@ def problem_table() -> dict:
 # ---- the page ------------------------------------------------------------------------------------------------------
 def _contestant_dict(opt) -> dict:
     """An OptimizerSpec as the page edits it (and the API reads it back): every hyperparameter spelled out."""
-    return {"name": opt.name, **dict(opt.hyper), "batch_size": opt.batch_size,
-            "schedule": {"name": opt.schedule.name, **dict(opt.schedule.params)}}
+    return {
+        "name": opt.name,
+        **dict(opt.hyper),
+        "batch_size": opt.batch_size,
+        "schedule": {"name": opt.schedule.name, **dict(opt.schedule.params)},
+    }
 
 
 def _decode_contestants(token: str) -> list[dict]:
@@ -134,8 +232,7 @@ def _decode_contestants(token: str) -> list[dict]:
         raw = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode())
     except (binascii.Error, ValueError, UnicodeDecodeError):
         raise ValueError("c: not a valid list of contestants") from None
-    if not isinstance(raw, list) or not 2 <= len(raw) <= S.max_contestants or \
-            not all(isinstance(o, dict) for o in raw):
+    if not isinstance(raw, list) or not 2 <= len(raw) <= S.max_contestants or not all(isinstance(o, dict) for o in raw):
         raise ValueError(f"c: need 2 to {S.max_contestants} contestants")
     return [_contestant_dict(optimizer_from_dict(o)) for o in raw]
 
@@ -155,8 +252,12 @@ def initial_state(table: dict, problem: str | None, steps: int | None, c: str | 
     """The race the page opens with: from a spec token, or ?problem=&c=&steps=, or the default; errors are shown,
     not raised, and the default fills in what was wrong."""
     errors = []
-    state = {"problem": DEFAULT_PROBLEM, "steps": None, "seed": 0,
-             "contestants": [_contestant_dict(optimizer_from_dict(o)) for o in DEFAULT_RACE]}
+    state = {
+        "problem": DEFAULT_PROBLEM,
+        "steps": None,
+        "seed": 0,
+        "contestants": [_contestant_dict(optimizer_from_dict(o)) for o in DEFAULT_RACE],
+    }
     if problem is not None:
         if problem in table:
             state["problem"] = problem
@@ -178,10 +279,17 @@ def initial_state(table: dict, problem: str | None, steps: int | None, c: str | 
             if name is None:
                 d = ex.to_dict()
                 name = "custom"
-                entry = _network_entry(name, {"title": "From the link", "steps": 300, "network": d["network"],
-                                              "data": d["data"],
-                                              "description": "The network and data of the spec in the link.",
-                                              "extra": {k: d[k] for k in ("l2", "l1", "dropout", "clip_norm")}})
+                entry = _network_entry(
+                    name,
+                    {
+                        "title": "From the link",
+                        "steps": 300,
+                        "network": d["network"],
+                        "data": d["data"],
+                        "description": "The network and data of the spec in the link.",
+                        "extra": {k: d[k] for k in ("l2", "l1", "dropout", "clip_norm")},
+                    },
+                )
                 table[name] = entry
             state.update(problem=name, seed=ex.seed, contestants=[_contestant_dict(o) for o in ex.optimizers])
         except (ValidationError, ValueError) as exc:
@@ -196,24 +304,47 @@ def initial_state(table: dict, problem: str | None, steps: int | None, c: str | 
 
 
 @router.get("/race", include_in_schema=False)
-def race_page(request: Request, present: int = 0, problem: str | None = None, steps: int | None = None,
-              c: str | None = None, spec: str | None = None, log: int = 1):
+def race_page(
+    request: Request,
+    present: int = 0,
+    problem: str | None = None,
+    steps: int | None = None,
+    c: str | None = None,
+    spec: str | None = None,
+    log: int = 1,
+):
     """The optimizer race, opened on the race in the URL or on the default race."""
     table = problem_table()
     initial = initial_state(table, problem, steps, c, spec)
-    config = {"problems": table, "initial": {**initial, "log": bool(log)},
-              "limits": {"max_steps": S.max_steps, "max_contestants": S.max_contestants, "min_contestants": 2}}
-    return templates.TemplateResponse(request, "race.html", {
-        "page": "race", "present": bool(present), "config": config, "problems": table,
-        "info": table[initial["problem"]], "errors": initial["errors"]})
+    config = {
+        "problems": table,
+        "initial": {**initial, "log": bool(log)},
+        "limits": {"max_steps": S.max_steps, "max_contestants": S.max_contestants, "min_contestants": 2},
+    }
+    return templates.TemplateResponse(
+        request,
+        "race.html",
+        {
+            "page": "race",
+            "present": bool(present),
+            "config": config,
+            "problems": table,
+            "info": table[initial["problem"]],
+            "errors": initial["errors"],
+        },
+    )
 
 
 @router.get("/race/problem", include_in_schema=False)
 def problem_fragment(request: Request, problem: str = DEFAULT_PROBLEM):
     """The problem's description and formulas, for HTMX to swap into #problem-info."""
     table = problem_table()
-    if problem == "custom":                    # a network from a link: only the page that opened it knows it
-        info = {"title": "From the link", "kind": "custom", "description": "The network and data of the spec in the link."}
+    if problem == "custom":  # a network from a link: only the page that opened it knows it
+        info = {
+            "title": "From the link",
+            "kind": "custom",
+            "description": "The network and data of the spec in the link.",
+        }
     elif problem in table:
         info = table[problem]
     else:
@@ -246,20 +377,42 @@ class FunctionRaceRequest(Strict):
     optimizers: Annotated[list[OptimizerIn], Field(min_length=2, max_length=S.max_contestants)]
     steps: Steps
     start: Annotated[list[Coordinate], Field(min_length=2, max_length=2)] | None = Field(
-        None, description="theta_0 = (x, y); default: the problem's own start.")
+        None, description="theta_0 = (x, y); default: the problem's own start."
+    )
     resolution: Annotated[int, Field(ge=11, le=201)] = Field(121, description="Contour grid points per axis.")
 
-    model_config = {"json_schema_extra": {"examples": [
-        {"problem": "rosenbrock", "steps": 500, "optimizers": [
-            {"name": "sgd", "lr": 0.001}, {"name": "momentum", "lr": 0.01}, {"name": "rmsprop", "lr": 0.01},
-            {"name": "adam", "lr": 0.05}]}]}}
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "problem": "rosenbrock",
+                    "steps": 500,
+                    "optimizers": [
+                        {"name": "sgd", "lr": 0.001},
+                        {"name": "momentum", "lr": 0.01},
+                        {"name": "rmsprop", "lr": 0.01},
+                        {"name": "adam", "lr": 0.05},
+                    ],
+                }
+            ]
+        }
+    }
 
 
 def _problem_payload(p: problems.Problem, start) -> dict:
-    return {"name": p.name, "title": p.title, "latex": p.latex, "latex_grad": list(p.latex_grad),
-            "description": p.description, "x_range": list(p.x_range), "y_range": list(p.y_range),
-            "minima": [list(m) for m in p.minima], "saddles": [list(s) for s in p.saddles],
-            "log_contour": p.log_contour, "start": list(start)}
+    return {
+        "name": p.name,
+        "title": p.title,
+        "latex": p.latex,
+        "latex_grad": list(p.latex_grad),
+        "description": p.description,
+        "x_range": list(p.x_range),
+        "y_range": list(p.y_range),
+        "minima": [list(m) for m in p.minima],
+        "saddles": [list(s) for s in p.saddles],
+        "log_contour": p.log_contour,
+        "start": list(start),
+    }
 
 
 @router.post("/api/v1/function-race", tags=["api v1"], responses=ERRORS, summary="Race optimizers on a 2-D function")
@@ -272,14 +425,28 @@ def function_race(body: FunctionRaceRequest):
     started = time.perf_counter()
     runs = problems.FunctionTrainer(p, [experiment.contestant(o, body.steps) for o in specs], start).run(body.steps)
     x, y, f = problems.contour_grid(p, body.resolution)
-    return json_response({
-        "problem": _problem_payload(p, start), "steps": body.steps,
-        "contour": {"x": x, "y": y, "z": f},
-        "runs": [{"optimizer": _contestant_dict(o) | {"batch_size": None}, "loss": r.loss, "path": r.path,
-                  "learning_rate": r.learning_rate, "grad": r.grad, "update": r.update, "states": r.states,
-                  "diverged": r.diverged_at is not None, "diverged_at": r.diverged_at}
-                 for o, r in zip(specs, runs)],
-        "elapsed": time.perf_counter() - started})
+    return json_response(
+        {
+            "problem": _problem_payload(p, start),
+            "steps": body.steps,
+            "contour": {"x": x, "y": y, "z": f},
+            "runs": [
+                {
+                    "optimizer": _contestant_dict(o) | {"batch_size": None},
+                    "loss": r.loss,
+                    "path": r.path,
+                    "learning_rate": r.learning_rate,
+                    "grad": r.grad,
+                    "update": r.update,
+                    "states": r.states,
+                    "diverged": r.diverged_at is not None,
+                    "diverged_at": r.diverged_at,
+                }
+                for o, r in zip(specs, runs)
+            ],
+            "elapsed": time.perf_counter() - started,
+        }
+    )
 
 
 # ---- POST /api/v1/race/stream --------------------------------------------------------------------------------------
@@ -287,17 +454,20 @@ class RaceStreamRequest(RaceRequest):
     """A network race streamed while it trains, with the views the race page draws."""
 
     state_index: Annotated[int, Field(ge=0, le=10_000_000)] = Field(
-        0, description="The weight (index into theta) whose optimizer state is recorded at every step.")
+        0, description="The weight (index into theta) whose optimizer state is recorded at every step."
+    )
     chunk: Annotated[int, Field(ge=1, le=1000)] | None = Field(
-        None, description="Steps per progress event; default about 1/25 of the race.")
+        None, description="Steps per progress event; default about 1/25 of the race."
+    )
     surface_resolution: Annotated[int, Field(ge=9, le=min(61, S.max_surface_resolution))] = 41
     boundary_resolution: Annotated[int, Field(ge=8, le=64)] = 32
     snapshots: Annotated[int, Field(ge=2, le=60)] = Field(
-        26, description="Decision-boundary frames per contestant, evenly spaced over the race.")
+        26, description="Decision-boundary frames per contestant, evenly spaced over the race."
+    )
 
 
-PATH_FLOATS = 2_000_000     # theta values kept for the landscape paths (thinned to fit)
-CHUNK_FLOATS = 2_000_000    # theta values one chunk of training may record
+PATH_FLOATS = 2_000_000  # theta values kept for the landscape paths (thinned to fit)
+CHUNK_FLOATS = 2_000_000  # theta values one chunk of training may record
 
 
 def _recording(optimizer: Optimizer, index: int, sink: dict) -> Optimizer:
@@ -306,7 +476,7 @@ def _recording(optimizer: Optimizer, index: int, sink: dict) -> Optimizer:
     inner = optimizer.update
 
     def update(theta, g, state, lr, t, hp):
-        before, grad = theta[index], g[index]      # numpy scalars: copies, as g may be overwritten
+        before, grad = theta[index], g[index]  # numpy scalars: copies, as g may be overwritten
         inner(theta, g, state, lr, t, hp)
         if t - 1 < len(sink["g"]):
             sink["g"][t - 1] = grad
@@ -343,7 +513,7 @@ class StreamedRace:
         if body.state_index >= self.P:
             raise ValueError(f"state_index: this network has {self.P} parameters (0 to {self.P - 1})")
         check_budget(prep, self.steps, self.K)
-        check_budget(prep, max(1, body.surface_resolution ** 2 // 50), field="surface_resolution")
+        check_budget(prep, max(1, body.surface_resolution**2 // 50), field="surface_resolution")
         self.boundary = prep.net.layers[0] == 2 and not spec.data.features and prep.data.info.task == "binary"
         cap = max(1, CHUNK_FLOATS // (self.K * self.P))
         self.chunk = min(body.chunk or max(1, math.ceil(self.steps / 25)), cap)
@@ -361,7 +531,7 @@ class StreamedRace:
             if self.boundary:
                 yield _line(self._boundary_event())
             yield _line({"event": "done", "elapsed": time.perf_counter() - started})
-        except Exception as exc:       # the status line is gone: report in the stream and log it
+        except Exception as exc:  # the status line is gone: report in the stream and log it
             log.exception("race stream failed")
             yield _line({"event": "error", "detail": [{"loc": ["body"], "msg": str(exc), "type": "stream_error"}]})
 
@@ -371,14 +541,24 @@ class StreamedRace:
         data = None
         if prep.net.layers[0] <= 2 and prep.X.shape[0] <= S.max_rows:
             data = {"X": prep.X, "Y": prep.Y}
-        return {"event": "start", "steps": self.steps, "chunk": self.chunk, "spec_id": spec.id,
-                "spec_token": spec.to_token(), "n_params": self.P,
-                "parameter_names": names[:500], "state_index": self.body.state_index,
-                "state_name": names[self.body.state_index],
-                "state_names": [list(OPTIMIZERS[o.name].state_names) for o in spec.optimizers],
-                "optimizers": [_contestant_dict(o) for o in spec.optimizers],
-                "groups": list(experiment.groups(spec).values()), "task": prep.data.info.task,
-                "classify": prep.classify, "data": data, "boundary": self.boundary}
+        return {
+            "event": "start",
+            "steps": self.steps,
+            "chunk": self.chunk,
+            "spec_id": spec.id,
+            "spec_token": spec.to_token(),
+            "n_params": self.P,
+            "parameter_names": names[:500],
+            "state_index": self.body.state_index,
+            "state_name": names[self.body.state_index],
+            "state_names": [list(OPTIMIZERS[o.name].state_names) for o in spec.optimizers],
+            "optimizers": [_contestant_dict(o) for o in spec.optimizers],
+            "groups": list(experiment.groups(spec).values()),
+            "task": prep.data.info.task,
+            "classify": prep.classify,
+            "data": data,
+            "boundary": self.boundary,
+        }
 
     def _train(self):
         spec, prep, K, steps = self.spec, self.prep, self.K, self.steps
@@ -391,10 +571,25 @@ class StreamedRace:
             c.optimizer = _recording(c.optimizer, idx, sink)
             contestants.append(c)
             self.records.append(sink)
-        self.trainers = [(members, StackedTrainer(prep.net, prep.X, prep.Y, [contestants[k] for k in members],
-                                                  experiment.start(prep, len(members)), batch, prep.regularization,
-                                                  spec.seed, prep.X_test, prep.Y_test, prep.classify))
-                         for batch, members in experiment.groups(spec).items()]
+        self.trainers = [
+            (
+                members,
+                StackedTrainer(
+                    prep.net,
+                    prep.X,
+                    prep.Y,
+                    [contestants[k] for k in members],
+                    experiment.start(prep, len(members)),
+                    batch,
+                    prep.regularization,
+                    spec.seed,
+                    prep.X_test,
+                    prep.Y_test,
+                    prep.classify,
+                ),
+            )
+            for batch, members in experiment.groups(spec).items()
+        ]
         self.loss = np.full((steps + 1, K), np.nan)
         self.acc = np.full((steps + 1, K), np.nan) if prep.classify else None
         self.lr = np.full((steps, K), np.nan)
@@ -411,12 +606,12 @@ class StreamedRace:
             n = min(self.chunk, steps - done)
             for members, trainer in self.trainers:
                 if all(self.diverged[k] is not None for k in members) and done:
-                    continue                                  # all of them diverged: nothing left to compute
-                for i, (k, h) in enumerate(zip(members, trainer.run(n, keep_path=True))):
-                    self.loss[done:done + n + 1, k] = h.loss
+                    continue  # all of them diverged: nothing left to compute
+                for _i, (k, h) in enumerate(zip(members, trainer.run(n, keep_path=True))):
+                    self.loss[done : done + n + 1, k] = h.loss
                     if self.acc is not None:
-                        self.acc[done:done + n + 1, k] = h.accuracy
-                    self.lr[done:done + n, k] = h.learning_rate
+                        self.acc[done : done + n + 1, k] = h.accuracy
+                    self.lr[done : done + n, k] = h.learning_rate
                     if h.diverged_at is not None and self.diverged[k] is None:
                         self.diverged[k] = done + h.diverged_at
                     for t in range(done, done + n + 1):
@@ -425,12 +620,19 @@ class StreamedRace:
                         if t in snap_row:
                             self.snaps[snap_row[t], k] = h.path[t - done]
             first = 0 if done == 0 else done + 1
-            yield _line({"event": "chunk", "t0": first, "t1": done + n, "s0": done,
-                         "loss": self.loss[first:done + n + 1].T,
-                         "accuracy": None if self.acc is None else self.acc[first:done + n + 1].T,
-                         "learning_rate": self.lr[done:done + n].T,
-                         "state": [{name: v[done:done + n] for name, v in rec.items()} for rec in self.records],
-                         "diverged_at": self.diverged})
+            yield _line(
+                {
+                    "event": "chunk",
+                    "t0": first,
+                    "t1": done + n,
+                    "s0": done,
+                    "loss": self.loss[first : done + n + 1].T,
+                    "accuracy": None if self.acc is None else self.acc[first : done + n + 1].T,
+                    "learning_rate": self.lr[done : done + n].T,
+                    "state": [{name: v[done : done + n] for name, v in rec.items()} for rec in self.records],
+                    "diverged_at": self.diverged,
+                }
+            )
             done += n
             if done >= steps:
                 return
@@ -447,8 +649,19 @@ class StreamedRace:
             lo, hi = points.min(axis=0), points.max(axis=0)
             center = (lo + hi) / 2
             half = np.maximum((hi - lo) / 2 * 1.25, 0.5)
-            grid = surfaces.parameter_grid(prep.net, center, prep.X, prep.Y, 0, 1, float(half[0]), float(half[1]),
-                                           body.surface_resolution, spec.l2, spec.l1)
+            grid = surfaces.parameter_grid(
+                prep.net,
+                center,
+                prep.X,
+                prep.Y,
+                0,
+                1,
+                float(half[0]),
+                float(half[1]),
+                body.surface_resolution,
+                spec.l2,
+                spec.l1,
+            )
             axes = [names[0], names[1]]
         else:
             d1, d2 = surfaces.random_directions(prep.net, prep.params0, spec.seed)
@@ -456,15 +669,24 @@ class StreamedRace:
             points = _reach([paths[k] for k in alive] or [p[: max(2, len(p) // 10)] for p in paths])
             reach = 0.0 if points is None else float(np.max(np.abs(points)))
             span = max(0.05, 1.25 * reach)
-            grid = surfaces.slice_grid(prep.net, theta0, d1, d2, prep.X, prep.Y, span, body.surface_resolution,
-                                       spec.l2, spec.l1)
+            grid = surfaces.slice_grid(
+                prep.net, theta0, d1, d2, prep.X, prep.Y, span, body.surface_resolution, spec.l2, spec.l1
+            )
             axes = ["direction 1 (filter-normalised)", "direction 2 (filter-normalised)"]
-        lowest = grid.argmin                   # drawn only inside the grid: on its edge it is not a minimum
+        lowest = grid.argmin  # drawn only inside the grid: on its edge it is not a minimum
         inside = lowest is not None and grid.u[0] < lowest[0] < grid.u[-1] and grid.v[0] < lowest[1] < grid.v[-1]
-        return {"event": "surface", "kind": "parameters" if self.P == 2 else "slice", "u": grid.u, "v": grid.v,
-                "loss": grid.loss, "axes": axes, "paths": paths, "path_steps": self.path_steps,
-                "start": [grid.center[0], grid.center[1]] if self.P != 2 else theta0[:2],
-                "minimum": lowest if inside else None}
+        return {
+            "event": "surface",
+            "kind": "parameters" if self.P == 2 else "slice",
+            "u": grid.u,
+            "v": grid.v,
+            "loss": grid.loss,
+            "axes": axes,
+            "paths": paths,
+            "path_steps": self.path_steps,
+            "start": [grid.center[0], grid.center[1]] if self.P != 2 else theta0[:2],
+            "minimum": lowest if inside else None,
+        }
 
     def _boundary_event(self) -> dict:
         """P(class 1) in whole percent on a grid over the data, for each contestant at evenly spaced steps."""
@@ -477,22 +699,31 @@ class StreamedRace:
         z = np.full((self.K, len(self.snap_steps), R, R), np.nan)
         with np.errstate(all="ignore"):
             for k in range(self.K):
-                for s, t in enumerate(self.snap_steps):
+                for s, _t in enumerate(self.snap_steps):
                     theta = self.snaps[s, k]
                     if np.all(np.isfinite(theta)):
                         z[k, s] = predict(prep.net, Params.from_flat(prep.net, theta), grid)[:, 0].reshape(R, R)
         z[~np.isfinite(z)] = np.nan
-        return {"event": "boundary", "x": xs, "y": ys, "steps": self.snap_steps, "z": np.rint(100 * z)}   # percent
+        return {"event": "boundary", "x": xs, "y": ys, "steps": self.snap_steps, "z": np.rint(100 * z)}  # percent
 
 
-@router.post("/api/v1/race/stream", tags=["api v1"], summary="Race 2 to 8 optimizers, streamed as it trains",
-             responses={**ERRORS, 200: {"content": {"application/x-ndjson": {}},
-                                        "description": "One JSON object per line: start, chunk..., surface, "
-                                                       "boundary (two-input classifiers), done (or error)."}})
+@router.post(
+    "/api/v1/race/stream",
+    tags=["api v1"],
+    summary="Race 2 to 8 optimizers, streamed as it trains",
+    responses={
+        **ERRORS,
+        200: {
+            "content": {"application/x-ndjson": {}},
+            "description": "One JSON object per line: start, chunk..., surface, "
+            "boundary (two-input classifiers), done (or error).",
+        },
+    },
+)
 def race_stream(body: RaceStreamRequest):
     """Like /race, with progress: losses, lr and one weight's optimizer state per chunk, then landscape and paths."""
     spec = experiment_from_dict(body.engine_dict())
-    race = StreamedRace(spec, body)           # validates and checks the budget before the first byte is sent
-    return StreamingResponse(race.events(), media_type="application/x-ndjson",
-                             headers={"Cache-Control": "no-store", "X-Spec-Id": spec.id})
-
+    race = StreamedRace(spec, body)  # validates and checks the budget before the first byte is sent
+    return StreamingResponse(
+        race.events(), media_type="application/x-ndjson", headers={"Cache-Control": "no-store", "X-Spec-Id": spec.id}
+    )

@@ -1,4 +1,5 @@
 """The /step page (one training step, phase by phase) and the HTMX fragments of its settings panel."""
+
 from fastapi import APIRouter, Query, Request
 
 from engine.activations import ACTIVATIONS
@@ -14,34 +15,73 @@ from ..templating import templates
 router = APIRouter(include_in_schema=False)
 
 DEFAULT_PRESET = "notes-2-2-1"
-DEFAULT_HORIZON = 100   # timeline length for a spec that is not a preset
+DEFAULT_HORIZON = 100  # timeline length for a spec that is not a preset
 
 # Every number note 002 prints for its worked example, with where the same number lives in a step record
 # (`layers.<l-1>.<field>` for the chosen sample, `upstream.<l-1>` for (W^{l+1})^T delta^{l+1}). The page
 # compares them with the engine's values and says where the note slips (see the course notes' README).
 NOTE_002 = [
-    {"phase": "z1", "label": r"z_h", "printed": [0.1, 0.3], "digits": 1, "path": "layers.0.z",
-     "remark": r"Note 002 calls $z_h = [0.1, 0.3]$ “example values” and gives no weights that produce them. "
-               r"This preset uses $W_h = \begin{bmatrix}%g & %g\\ %g & %g\end{bmatrix}$, $b_h = 0$, which give "
-               r"exactly these values for $x = [0.5, 0.8]$." % (*NOTES_W1[0], *NOTES_W1[1])},
+    {
+        "phase": "z1",
+        "label": r"z_h",
+        "printed": [0.1, 0.3],
+        "digits": 1,
+        "path": "layers.0.z",
+        "remark": r"Note 002 calls $z_h = [0.1, 0.3]$ “example values” and gives no weights that produce them. "
+        r"This preset uses $W_h = \begin{bmatrix}%g & %g\\ %g & %g\end{bmatrix}$, $b_h = 0$, which give "
+        r"exactly these values for $x = [0.5, 0.8]$." % (*NOTES_W1[0], *NOTES_W1[1]),
+    },
     {"phase": "a1", "label": r"a_h = \sigma(z_h)", "printed": [0.525, 0.574], "digits": 3, "path": "layers.0.a"},
-    {"phase": "z2", "label": r"z_o", "printed": [0.2], "digits": 1, "path": "layers.1.z",
-     "remark": r"The note prints no bias either: $z_o = 0.2$ with $w_o = [0.4, 0.6]$ needs "
-               r"$b_o = 0.2 - w_o\, a_h = %.4f$." % NOTES_B2},
+    {
+        "phase": "z2",
+        "label": r"z_o",
+        "printed": [0.2],
+        "digits": 1,
+        "path": "layers.1.z",
+        "remark": r"The note prints no bias either: $z_o = 0.2$ with $w_o = [0.4, 0.6]$ needs "
+        r"$b_o = 0.2 - w_o\, a_h = %.4f$." % NOTES_B2,
+    },
     {"phase": "a2", "label": r"a_o = \sigma(z_o)", "printed": [0.549], "digits": 3, "path": "layers.1.a"},
-    {"phase": "loss", "label": r"L = \tfrac12 (1 - a_o)^2", "printed": [0.102], "digits": 3, "path": "loss",
-     "why": "the note squares the truncated 0.451"},
+    {
+        "phase": "loss",
+        "label": r"L = \tfrac12 (1 - a_o)^2",
+        "printed": [0.102],
+        "digits": 3,
+        "path": "loss",
+        "why": "the note squares the truncated 0.451",
+    },
     {"phase": "delta2", "label": r"\sigma'(0.2)", "printed": [0.247], "digits": 3, "path": "layers.1.sigma_prime"},
     {"phase": "delta2", "label": r"\delta_o", "printed": [-0.111], "digits": 3, "path": "layers.1.delta"},
-    {"phase": "delta1", "label": r"w_o^T \delta_o", "printed": [-0.044, -0.067], "digits": 3, "path": "upstream.0",
-     "why": "the note multiplies the rounded −0.111"},
-    {"phase": "delta1", "label": r"\sigma'(z_h)", "printed": [0.247, 0.241], "digits": 3,
-     "path": "layers.0.sigma_prime"},
+    {
+        "phase": "delta1",
+        "label": r"w_o^T \delta_o",
+        "printed": [-0.044, -0.067],
+        "digits": 3,
+        "path": "upstream.0",
+        "why": "the note multiplies the rounded −0.111",
+    },
+    {
+        "phase": "delta1",
+        "label": r"\sigma'(z_h)",
+        "printed": [0.247, 0.241],
+        "digits": 3,
+        "path": "layers.0.sigma_prime",
+    },
     {"phase": "delta1", "label": r"\delta_h", "printed": [-0.011, -0.016], "digits": 3, "path": "layers.0.delta"},
-    {"phase": "grad2", "label": r"\partial L/\partial w_o", "printed": [-0.058, -0.064], "digits": 3,
-     "path": "layers.1.dW"},
-    {"phase": "grad1", "label": r"\partial L/\partial w_h", "printed": [-0.006, -0.009, -0.008, -0.013], "digits": 3,
-     "path": "layers.0.dW"},
+    {
+        "phase": "grad2",
+        "label": r"\partial L/\partial w_o",
+        "printed": [-0.058, -0.064],
+        "digits": 3,
+        "path": "layers.1.dW",
+    },
+    {
+        "phase": "grad1",
+        "label": r"\partial L/\partial w_h",
+        "printed": [-0.006, -0.009, -0.008, -0.013],
+        "digits": 3,
+        "path": "layers.0.dW",
+    },
 ]
 
 
@@ -54,23 +94,44 @@ def presets_info() -> list[dict]:
     out = []
     for p in PRESETS:
         spec = experiment_from_dict(p["spec"])
-        out.append({"id": p["id"], "title": p["title"], "description": p["description"], "steps": p["steps"],
-                    "token": spec.to_token(), "spec_id": spec.id})
+        out.append(
+            {
+                "id": p["id"],
+                "title": p["title"],
+                "description": p["description"],
+                "steps": p["steps"],
+                "token": spec.to_token(),
+                "spec_id": spec.id,
+            }
+        )
     return out
 
 
 def catalog() -> dict:
     """What the panel's dropdowns offer and the LaTeX the page writes equations with."""
     return {
-        "activations": {a.name: {"latex": a.latex, "latex_grad": a.latex_grad, "output_only": a.output_only}
-                        for a in ACTIVATIONS.values()},
-        "losses": {l.name: {"latex": l.latex, "latex_delta": l.latex_delta, "requires": l.requires}
-                   for l in LOSSES.values()},
+        "activations": {
+            a.name: {"latex": a.latex, "latex_grad": a.latex_grad, "output_only": a.output_only}
+            for a in ACTIVATIONS.values()
+        },
+        "losses": {
+            l.name: {"latex": l.latex, "latex_delta": l.latex_delta, "requires": l.requires} for l in LOSSES.values()
+        },
         "initializers": list(INITIALIZERS),
-        "optimizers": {o.name: {"defaults": o.defaults, "equations": list(o.equations), "matches": o.matches}
-                       for o in OPTIMIZERS.values()},
-        "datasets": {d.name: {"n_inputs": d.n_inputs, "n_outputs": d.n_outputs, "default_n": d.default_n,
-                              "fixed": d.fixed, "task": d.task} for d in DATASETS.values()},
+        "optimizers": {
+            o.name: {"defaults": o.defaults, "equations": list(o.equations), "matches": o.matches}
+            for o in OPTIMIZERS.values()
+        },
+        "datasets": {
+            d.name: {
+                "n_inputs": d.n_inputs,
+                "n_outputs": d.n_outputs,
+                "default_n": d.default_n,
+                "fixed": d.fixed,
+                "task": d.task,
+            }
+            for d in DATASETS.values()
+        },
     }
 
 
@@ -97,8 +158,10 @@ def panel_context(experiment: Experiment) -> dict:
         "activations": d["network"]["activations"],
         "explicit_weights": d["network"]["weights"] is not None,
         "explicit_data": d["data"]["X"] is not None,
-        "data_X": _rows(d["data"]["X"]), "data_Y": _rows(d["data"]["Y"]),
-        "opt": opt, "hyper": hyper,
+        "data_X": _rows(d["data"]["X"]),
+        "data_Y": _rows(d["data"]["Y"]),
+        "opt": opt,
+        "hyper": hyper,
         "cat": catalog(),
     }
 
@@ -123,13 +186,16 @@ def step_page(request: Request, spec: str | None = None, preset: str | None = No
     experiment, error = resolve_spec(spec, preset)
     notes_spec = experiment_from_dict(PRESETS_BY_ID[DEFAULT_PRESET]["spec"])
     config = {
-        "token": experiment.to_token(), "spec": experiment.to_dict(), "spec_id": experiment.id,
-        "horizon": horizon_of(experiment), "default_horizon": DEFAULT_HORIZON,
-        "presets": presets_info(), "catalog": catalog(),
+        "token": experiment.to_token(),
+        "spec": experiment.to_dict(),
+        "spec_id": experiment.id,
+        "horizon": horizon_of(experiment),
+        "default_horizon": DEFAULT_HORIZON,
+        "presets": presets_info(),
+        "catalog": catalog(),
         "notes": {"spec_id": notes_spec.id, "checks": NOTE_002},
     }
-    ctx = {"page": "step", "present": bool(present), "config": config, "error": error,
-           **panel_context(experiment)}
+    ctx = {"page": "step", "present": bool(present), "config": config, "error": error, **panel_context(experiment)}
     return templates.TemplateResponse(request, "step.html", ctx)
 
 
@@ -137,8 +203,9 @@ def step_page(request: Request, spec: str | None = None, preset: str | None = No
 def panel(request: Request, spec: str):
     """The settings panel filled from a spec token (after a preset pick, an edit or Apply)."""
     experiment = Experiment.from_token(spec)
-    return templates.TemplateResponse(request, "step.html", {"page": "step", **panel_context(experiment)},
-                                       block_name="panel")
+    return templates.TemplateResponse(
+        request, "step.html", {"page": "step", **panel_context(experiment)}, block_name="panel"
+    )
 
 
 @router.get("/step/panel/activations")
@@ -147,8 +214,9 @@ def panel_activations(request: Request, layers: str = "", act: list[str] = Query
     count = min(10, max(1, len([s for s in layers.replace(";", ",").split(",") if s.strip()]) - 1))
     acts = [a for a in act if a in ACTIVATIONS] or ["sigmoid"]
     acts = (acts + [acts[-1]] * count)[:count]
-    return templates.TemplateResponse(request, "step.html", {"activations": acts, "cat": catalog()},
-                                      block_name="activations")
+    return templates.TemplateResponse(
+        request, "step.html", {"activations": acts, "cat": catalog()}, block_name="activations"
+    )
 
 
 @router.get("/step/panel/hyper")
@@ -156,5 +224,6 @@ def panel_hyper(request: Request, optimizer: str = "sgd"):
     """The hyperparameter fields of one optimizer, at its defaults."""
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer.name: unknown '{optimizer}'")
-    return templates.TemplateResponse(request, "step.html", {"hyper": dict(OPTIMIZERS[optimizer].defaults)},
-                                      block_name="hyper")
+    return templates.TemplateResponse(
+        request, "step.html", {"hyper": dict(OPTIMIZERS[optimizer].defaults)}, block_name="hyper"
+    )

@@ -1,5 +1,5 @@
-// Shared page behaviour: presentation mode (P, ?present=1), full screen (F), help (?), the Plotly theme,
-// URL state helpers and exports. Each page has its own module; this one holds what every page needs.
+// LEGACY: the helpers of the pages written before the shared ES modules (colors, keys, plots, present, request,
+// url). Pages move to those modules; this file goes when the last page has moved.
 (function () {
   "use strict";
   const root = document.documentElement;
@@ -28,21 +28,7 @@
     return t && (t.isContentEditable || ["INPUT", "SELECT", "TEXTAREA"].includes(t.tagName));
   }
 
-  document.addEventListener("keydown", (event) => {
-    if (event.ctrlKey || event.metaKey || event.altKey || typingInField(event)) return;
-    if (event.key === "p" || event.key === "P") { setPresent(!isPresent()); event.preventDefault(); }
-    else if (event.key === "f" || event.key === "F") { toggleFullscreen(); event.preventDefault(); }
-    else if (event.key === "?") { document.getElementById("help-dialog")?.showModal(); event.preventDefault(); }
-  });
-
-  document.addEventListener("click", (event) => {
-    const action = event.target.closest("[data-action]")?.dataset.action;
-    if (action === "present") setPresent(!isPresent());
-    else if (action === "fullscreen") toggleFullscreen();
-    else if (action === "help") document.getElementById("help-dialog")?.showModal();
-  });
-
-  if (new URLSearchParams(window.location.search).get("present") === "1") root.classList.add("present");
+  // Keys, buttons and ?present=1 are handled by the shared modules (keys.js, present.js) loaded by app.js.
 
   // Plotly layout defaults that read well on a projector; sizes follow the current mode.
   function plotLayout(extra) {

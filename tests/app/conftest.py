@@ -7,6 +7,7 @@
 * ``strict_json``: ``json.loads`` that refuses NaN/Infinity tokens (what a strict JSON parser does).
 * ``preset``: a fresh copy of one of the engine's preset specs by id.
 """
+
 from __future__ import annotations
 
 import copy
@@ -25,7 +26,7 @@ import pytest
 from engine.presets import PRESETS_BY_ID
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SERVER_START_TIMEOUT_S = 90.0   # importing the app takes seconds; more on a busy 2-core box
+SERVER_START_TIMEOUT_S = 90.0  # importing the app takes seconds; more on a busy 2-core box
 
 
 @pytest.fixture(scope="session")
@@ -59,6 +60,7 @@ def strict_json():
 def preset():
     def get(preset_id: str) -> dict:
         return copy.deepcopy(PRESETS_BY_ID[preset_id]["spec"])
+
     return get
 
 
@@ -103,12 +105,27 @@ class ServerPool:
         while f"http://127.0.0.1:{port}" in self.procs:
             port = free_port()
         log_path = self.logdir / f"uvicorn-{port}.log"
-        log = open(log_path, "wb")
+        log = open(log_path, "wb")  # noqa: SIM115 -- kept open for the server process's lifetime
         env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
         proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port),
-             "--log-level", "warning", *extra_args],
-            cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "app.main:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+                *extra_args,
+            ],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         base_url = f"http://127.0.0.1:{port}"
         self.procs[base_url] = (proc, log)
         return base_url, log_path

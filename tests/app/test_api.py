@@ -2,13 +2,14 @@
 
 Known numbers come from the presets: the notes' worked example (note 002) and y = 2x (note 000).
 """
+
 import numpy as np
 import pytest
 
 pytestmark = pytest.mark.anyio
 
 API = "/api/v1"
-NOTES_LOSS = 0.10132471498783105          # 1/2 (a - 1)^2 at the notes' weights, x = [0.5, 0.8]
+NOTES_LOSS = 0.10132471498783105  # 1/2 (a - 1)^2 at the notes' weights, x = [0.5, 0.8]
 NOTES_OUTPUT_DELTA = -0.1114235461366134  # (a - y) sigma'(z_o)
 
 
@@ -24,6 +25,7 @@ def train_body(spec, steps, **extra):
 
 
 # --- trace -------------------------------------------------------------------------------------------------------
+
 
 async def test_trace_notes_example(client, preset, strict_json):
     spec = preset("notes-2-2-1")
@@ -50,6 +52,7 @@ async def test_trace_rows_are_samples(client, strict_json):
 
 # --- train -------------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("preset_id", ["notes-2-2-1", "xor-2-4-1", "linear-y-2x"])
 async def test_train_presets(client, preset, strict_json, preset_id):
     spec = preset(preset_id)
@@ -73,7 +76,7 @@ async def test_train_y_equals_2x(client, preset, strict_json):
     """Note 000: w and b from 0, lr 0.01, 1000 epochs of full-batch gradient descent on MSE."""
     d = await post(client, "/train", train_body(preset("linear-y-2x"), 1000), strict_json)
     assert len(d["loss"]) == 1001
-    assert d["loss"][0] == pytest.approx((4 + 16 + 36) / 3, rel=1e-12)   # y = 2, 4, 6 at w = b = 0
+    assert d["loss"][0] == pytest.approx((4 + 16 + 36) / 3, rel=1e-12)  # y = 2, 4, 6 at w = b = 0
     assert d["weights"] == [[[pytest.approx(1.9708, abs=5e-5)]]]
     assert d["biases"] == [[pytest.approx(0.0664, abs=5e-5)]]
     assert d["diverged"] is False
@@ -89,11 +92,16 @@ async def test_train_reports_test_metrics(client, preset, strict_json):
 
 # --- race --------------------------------------------------------------------------------------------------------
 
+
 async def test_race(client, preset, strict_json):
     spec = preset("spiral-2-8-8-1")
     del spec["optimizer"]
-    optimizers = [{"name": "sgd", "lr": 1.0}, {"name": "momentum", "lr": 0.5},
-                  {"name": "rmsprop", "lr": 0.01}, {"name": "adam", "lr": 0.01, "batch_size": 32}]
+    optimizers = [
+        {"name": "sgd", "lr": 1.0},
+        {"name": "momentum", "lr": 0.5},
+        {"name": "rmsprop", "lr": 0.01},
+        {"name": "adam", "lr": 0.01, "batch_size": 32},
+    ]
     d = await post(client, "/race", {**spec, "optimizers": optimizers, "steps": 30}, strict_json)
     runs = d["runs"]
     assert len(runs) == len(optimizers)
@@ -120,6 +128,7 @@ async def test_race_contestant_equals_solo_run(client, preset, strict_json):
 
 
 # --- step --------------------------------------------------------------------------------------------------------
+
 
 async def test_step_zero_of_notes_example(client, preset, strict_json):
     spec = preset("notes-2-2-1")
@@ -161,9 +170,8 @@ async def test_step_t_matches_train(client, preset, strict_json):
     assert step5["full_loss"] == pytest.approx(trained["loss"][5], rel=1e-12)
     # step 4's record recomputes the update with the readable reference code: equal to rounding
     np.testing.assert_allclose(flat(step4["params_after"]), flat(step5["params_before"]), rtol=1e-12, atol=1e-15)
-    for name, state in step4["optimizer"]["state_after"].items():   # adam's m and v carry over
-        np.testing.assert_allclose(flat(state), flat(step5["optimizer"]["state_before"][name]),
-                                   rtol=1e-12, atol=1e-15)
+    for name, state in step4["optimizer"]["state_after"].items():  # adam's m and v carry over
+        np.testing.assert_allclose(flat(state), flat(step5["optimizer"]["state_before"][name]), rtol=1e-12, atol=1e-15)
 
 
 async def test_step_of_a_race_contestant(client, preset, strict_json):
@@ -175,6 +183,7 @@ async def test_step_of_a_race_contestant(client, preset, strict_json):
 
 
 # --- gradcheck, surface ------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("preset_id", ["notes-2-2-1", "xor-2-4-1", "spiral-2-8-8-1"])
 async def test_gradcheck_passes(client, preset, strict_json, preset_id):
@@ -190,8 +199,9 @@ async def test_surface(client, preset, strict_json, kind):
     del spec["optimizer"]
     spec["optimizers"] = [{"name": "sgd", "lr": 2.0}, {"name": "adam", "lr": 0.05}, {"name": "momentum", "lr": 1.0}]
     res, steps = 9, 12
-    d = await post(client, "/surface", {"spec": spec, "kind": kind, "resolution": res, "steps": steps, "i": 0, "j": 3},
-                   strict_json)
+    d = await post(
+        client, "/surface", {"spec": spec, "kind": kind, "resolution": res, "steps": steps, "i": 0, "j": 3}, strict_json
+    )
     assert d["kind"] == kind
     assert np.shape(d["loss"]) == (res, res)
     assert len(d["u"]) == len(d["v"]) == res
@@ -202,12 +212,17 @@ async def test_surface(client, preset, strict_json, kind):
 
 async def test_surface_parameters_path_starts_at_theta0(client, preset, strict_json):
     spec = preset("notes-2-2-1")
-    d = await post(client, "/surface", {"spec": spec, "kind": "parameters", "i": 0, "j": 1, "resolution": 5,
-                                         "steps": 3}, strict_json)
-    assert d["paths"][0][0] == pytest.approx([0.1, 0.0625])   # W^1[0, 0] and W^1[0, 1]
+    d = await post(
+        client,
+        "/surface",
+        {"spec": spec, "kind": "parameters", "i": 0, "j": 1, "resolution": 5, "steps": 3},
+        strict_json,
+    )
+    assert d["paths"][0][0] == pytest.approx([0.1, 0.0625])  # W^1[0, 0] and W^1[0, 1]
 
 
 # --- spec --------------------------------------------------------------------------------------------------------
+
 
 async def test_spec_canonical_id_is_stable(client, preset, strict_json):
     spec = preset("xor-2-4-1")
@@ -227,25 +242,37 @@ async def test_spec_defaults_omitted_or_explicit_same_id(client, strict_json):
     adam_defaults = next(o for o in catalog["optimizers"] if o["name"] == "adam")["defaults"]
     short = {"network": {"layers": [2, 4, 1]}, "data": {"dataset": "xor"}, "optimizer": {"name": "adam"}}
     explicit = {
-        "network": {"layers": [2, 4, 1], "activations": ["sigmoid", "sigmoid"], "loss": "half_mse",
-                    "init": "xavier", "seed": 0},
+        "network": {
+            "layers": [2, 4, 1],
+            "activations": ["sigmoid", "sigmoid"],
+            "loss": "half_mse",
+            "init": "xavier",
+            "seed": 0,
+        },
         "data": {"dataset": "xor", "noise": 0.1, "seed": 0, "test_fraction": 0.0},
         "optimizer": {"name": "adam", **adam_defaults, "batch_size": None, "schedule": {"name": "constant"}},
-        "l2": 0.0, "l1": 0.0, "seed": 0,
+        "l2": 0.0,
+        "l1": 0.0,
+        "seed": 0,
     }
     a = await post(client, "/spec", {"spec": short}, strict_json)
     b = await post(client, "/spec", {"spec": explicit}, strict_json)
     assert a["spec"] == b["spec"]
     assert a["spec_id"] == b["spec_id"] and a["spec_token"] == b["spec_token"]
     # the same spec with the optimizer given as a one-element list
-    c = await post(client, "/spec", {"spec": {**{k: v for k, v in short.items() if k != "optimizer"},
-                                             "optimizers": [short["optimizer"]]}}, strict_json)
+    c = await post(
+        client,
+        "/spec",
+        {"spec": {**{k: v for k, v in short.items() if k != "optimizer"}, "optimizers": [short["optimizer"]]}},
+        strict_json,
+    )
     assert c["spec_id"] == a["spec_id"]
     other = await post(client, "/spec", {"spec": {**short, "seed": 1}}, strict_json)
     assert other["spec_id"] != a["spec_id"]
 
 
 # --- catalogues and docs -----------------------------------------------------------------------------------------
+
 
 async def test_datasets(client, strict_json):
     r = await client.get(f"{API}/datasets")
@@ -263,7 +290,7 @@ async def test_presets(client, strict_json):
     presets = strict_json(r.text)["presets"]
     ids = {p["id"] for p in presets}
     assert {"notes-2-2-1", "xor-2-4-1", "linear-y-2x"} <= ids
-    for p in presets:   # every preset is a valid spec whose token reproduces it
+    for p in presets:  # every preset is a valid spec whose token reproduces it
         a = await post(client, "/spec", {"spec": p["spec"]}, strict_json)
         b = await post(client, "/spec", {"spec_token": p["spec_token"]}, strict_json)
         assert a["spec_id"] == b["spec_id"]

@@ -3,6 +3,7 @@
 Errors are 4xx in FastAPI's shape: {"detail": [{"loc": [...], "msg": "field: what is wrong", ...}]}, and every
 error body is strict JSON (no NaN/Infinity tokens, even when the input had them).
 """
+
 import base64
 import json
 import math
@@ -19,8 +20,12 @@ MB = 1_000_000
 
 
 def small_train(**overrides):
-    body = {"network": {"layers": [2, 3, 1]}, "data": {"dataset": "xor"}, "optimizer": {"name": "sgd", "lr": 0.5},
-            "steps": 5}
+    body = {
+        "network": {"layers": [2, 3, 1]},
+        "data": {"dataset": "xor"},
+        "optimizer": {"name": "sgd", "lr": 0.5},
+        "steps": 5,
+    }
     body.update(overrides)
     return body
 
@@ -40,8 +45,12 @@ def assert_error(r: httpx.Response, strict_json, status: int, *fields: str) -> d
     detail = body["detail"]
     assert isinstance(detail, list) and detail and all(isinstance(d, dict) and "msg" in d for d in detail), body
     if fields:
-        assert any(field_head(detail[0]) == f or field_head(detail[0]).startswith(f + ".")
-                   or field_head(detail[0]).startswith(f + "[") for f in fields), detail[0]
+        assert any(
+            field_head(detail[0]) == f
+            or field_head(detail[0]).startswith(f + ".")
+            or field_head(detail[0]).startswith(f + "[")
+            for f in fields
+        ), detail[0]
     return body
 
 
@@ -57,11 +66,16 @@ SCHEMA_ERRORS = {
     "string in X": (small_train(data={"X": [["1", 0]], "Y": [[1]]}), "data.X"),
     "float as int (steps)": (small_train(steps=5.5), "steps"),
     "unknown top-level field": (small_train(epochs=5), "epochs"),
-    "unknown optimizer field": (small_train(optimizer={"name": "sgd", "learning_rate": 0.1}), "optimizer.learning_rate"),
+    "unknown optimizer field": (
+        small_train(optimizer={"name": "sgd", "learning_rate": 0.1}),
+        "optimizer.learning_rate",
+    ),
     "unknown network field": (small_train(network={"layers": [2, 3, 1], "depth": 2}), "network.depth"),
     "unknown optimizer name": (small_train(optimizer={"name": "lbfgs"}), "optimizer.name"),
-    "unknown activation": (small_train(network={"layers": [2, 3, 1], "activations": ["gelu", "sigmoid"]}),
-                           "network.activations"),
+    "unknown activation": (
+        small_train(network={"layers": [2, 3, 1], "activations": ["gelu", "sigmoid"]}),
+        "network.activations",
+    ),
     "unknown dataset": (small_train(data={"dataset": "mnist"}), "data.dataset"),
     "negative steps": (small_train(steps=-1), "steps"),
     "too many steps": (small_train(steps=10**6), "steps"),
@@ -95,7 +109,7 @@ async def test_non_finite_literals_are_refused_with_strict_json(client, strict_j
     r = await client.post(f"{API}/train", content=raw, headers={"content-type": "application/json"})
     body = assert_error(r, strict_json, 422)
     assert b"NaN" not in r.content and b"Infinity" not in r.content
-    assert field_head(body["detail"][0]) != "body"   # names the field
+    assert field_head(body["detail"][0]) != "body"  # names the field
 
 
 async def test_malformed_json_is_422(client, strict_json):
@@ -114,7 +128,7 @@ async def test_body_that_is_not_utf8_gets_a_documented_status(client, strict_jso
     r = await client.post(f"{API}{path}", content=b'\xff{"t": 0}', headers={"content-type": "application/json"})
     assert 400 <= r.status_code < 500
     assert r.status_code in await _documented_statuses(client, strict_json, f"{API}{path}"), r.text
-    assert_error(r, strict_json, r.status_code)   # the documented shape: detail is a list of {loc, msg, type}
+    assert_error(r, strict_json, r.status_code)  # the documented shape: detail is a list of {loc, msg, type}
 
 
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded"])
@@ -131,55 +145,96 @@ async def test_body_with_wrong_content_type_is_a_4xx_not_a_500(client, strict_js
 
 ENGINE_ERRORS = {
     "softmax hidden layer": (
-        "/train", small_train(network={"layers": [2, 3, 1], "activations": ["softmax", "sigmoid"]}),
-        ("network.activations", "activations")),
+        "/train",
+        small_train(network={"layers": [2, 3, 1], "activations": ["softmax", "sigmoid"]}),
+        ("network.activations", "activations"),
+    ),
     "bce without sigmoid output": (
-        "/train", small_train(network={"layers": [2, 3, 1], "activations": ["tanh", "tanh"], "loss": "bce"}),
-        ("network.loss", "loss")),
+        "/train",
+        small_train(network={"layers": [2, 3, 1], "activations": ["tanh", "tanh"], "loss": "bce"}),
+        ("network.loss", "loss"),
+    ),
     "cross_entropy without softmax": (
-        "/train", small_train(network={"layers": [2, 3, 1], "activations": ["tanh", "sigmoid"], "loss": "cross_entropy"}),
-        ("network.loss", "loss")),
+        "/train",
+        small_train(network={"layers": [2, 3, 1], "activations": ["tanh", "sigmoid"], "loss": "cross_entropy"}),
+        ("network.loss", "loss"),
+    ),
     "activations count": (
-        "/train", small_train(network={"layers": [2, 3, 1], "activations": ["tanh"]}),
-        ("network.activations", "activations")),
+        "/train",
+        small_train(network={"layers": [2, 3, 1], "activations": ["tanh"]}),
+        ("network.activations", "activations"),
+    ),
     "wrong weight shapes": (
-        "/train", small_train(network={"layers": [2, 3, 1], "weights": [[[1, 2]], [[1, 2, 3]]],
-                                       "biases": [[0, 0, 0], [0]]}),
-        ("network.weights",)),
+        "/train",
+        small_train(network={"layers": [2, 3, 1], "weights": [[[1, 2]], [[1, 2, 3]]], "biases": [[0, 0, 0], [0]]}),
+        ("network.weights",),
+    ),
     "wrong bias length": (
-        "/trace", {"network": {"layers": [2, 2, 1], "weights": [[[1, 2], [3, 4]], [[1, 2]]], "biases": [[0], [0]]},
-                   "data": {"dataset": "xor"}},
-        ("network.biases",)),
+        "/trace",
+        {
+            "network": {"layers": [2, 2, 1], "weights": [[[1, 2], [3, 4]], [[1, 2]]], "biases": [[0], [0]]},
+            "data": {"dataset": "xor"},
+        },
+        ("network.biases",),
+    ),
     "biases without weights": (
-        "/trace", {"network": {"layers": [2, 2, 1], "biases": [[0, 0], [0]]}, "data": {"dataset": "xor"}},
-        ("network.biases",)),
-    "input size differs from the dataset": (
-        "/train", small_train(network={"layers": [3, 3, 1]}), ("network.layers",)),
+        "/trace",
+        {"network": {"layers": [2, 2, 1], "biases": [[0, 0], [0]]}, "data": {"dataset": "xor"}},
+        ("network.biases",),
+    ),
+    "input size differs from the dataset": ("/train", small_train(network={"layers": [3, 3, 1]}), ("network.layers",)),
     "output size differs from the dataset": (
-        "/trace", {"network": {"layers": [2, 3, 2], "activations": ["tanh", "softmax"], "loss": "cross_entropy"},
-                   "data": {"dataset": "xor"}}, ("network.layers",)),
+        "/trace",
+        {
+            "network": {"layers": [2, 3, 2], "activations": ["tanh", "softmax"], "loss": "cross_entropy"},
+            "data": {"dataset": "xor"},
+        },
+        ("network.layers",),
+    ),
     "input size differs from explicit X": (
-        "/trace", {"network": {"layers": [2, 1]}, "data": {"X": [[1, 2, 3]], "Y": [[1]]}}, ("network.layers",)),
+        "/trace",
+        {"network": {"layers": [2, 1]}, "data": {"X": [[1, 2, 3]], "Y": [[1]]}},
+        ("network.layers",),
+    ),
     "X and Y row counts": (
-        "/trace", {"network": {"layers": [2, 1]}, "data": {"X": [[1, 2], [3, 4]], "Y": [[1]]}}, ("data.Y", "Y")),
+        "/trace",
+        {"network": {"layers": [2, 1]}, "data": {"X": [[1, 2], [3, 4]], "Y": [[1]]}},
+        ("data.Y", "Y"),
+    ),
     "ragged X": (
-        "/trace", {"network": {"layers": [2, 1]}, "data": {"X": [[1, 2], [3]], "Y": [[1], [0]]}}, ("data.X", "X")),
+        "/trace",
+        {"network": {"layers": [2, 1]}, "data": {"X": [[1, 2], [3]], "Y": [[1], [0]]}},
+        ("data.X", "X"),
+    ),
     "unknown hyperparameter for the optimizer": (
-        "/train", small_train(optimizer={"name": "adam", "momentum": 0.9}), ("optimizer.momentum",)),
+        "/train",
+        small_train(optimizer={"name": "adam", "momentum": 0.9}),
+        ("optimizer.momentum",),
+    ),
     "unknown hyperparameter in a race": (
-        "/race", {**small_train(), "optimizer": None,
-                  "optimizers": [{"name": "sgd"}, {"name": "rmsprop", "beta1": 0.9}]},
-        ("optimizers", "optimizer.beta1")),
+        "/race",
+        {**small_train(), "optimizer": None, "optimizers": [{"name": "sgd"}, {"name": "rmsprop", "beta1": 0.9}]},
+        ("optimizers", "optimizer.beta1"),
+    ),
     "unknown schedule parameter": (
-        "/train", small_train(schedule={"name": "cosine", "gamma": 0.5}), ("schedule.gamma",)),
-    "n over the dataset's size": (   # digits has 1797 images; the schema's bound is the server's max_rows
-        "/train", small_train(network={"layers": [64, 4, 10], "activations": ["tanh", "softmax"],
-                                       "loss": "cross_entropy"}, data={"dataset": "digits", "n": 1900}),
-        ("data.n", "n")),
-    "dropout on the output layer": (
-        "/train", small_train(dropout=[0.1, 0.5]), ("dropout",)),
+        "/train",
+        small_train(schedule={"name": "cosine", "gamma": 0.5}),
+        ("schedule.gamma",),
+    ),
+    "n over the dataset's size": (  # digits has 1797 images; the schema's bound is the server's max_rows
+        "/train",
+        small_train(
+            network={"layers": [64, 4, 10], "activations": ["tanh", "softmax"], "loss": "cross_entropy"},
+            data={"dataset": "digits", "n": 1900},
+        ),
+        ("data.n", "n"),
+    ),
+    "dropout on the output layer": ("/train", small_train(dropout=[0.1, 0.5]), ("dropout",)),
     "dropout count": (
-        "/train", small_train(network={"layers": [2, 3, 3, 1]}, dropout=[0.1, 0.1, 0.1, 0.0]), ("dropout",)),
+        "/train",
+        small_train(network={"layers": [2, 3, 3, 1]}, dropout=[0.1, 0.1, 0.1, 0.0]),
+        ("dropout",),
+    ),
     "surface i equals j": ("/surface", {"spec": SPEC, "i": 1, "j": 1}, ("i", "j")),
     "surface parameter index out of range": ("/surface", {"spec": SPEC, "i": 0, "j": 999}, ("i", "j")),
 }
@@ -195,7 +250,7 @@ async def test_engine_errors_are_422_naming_the_field(client, strict_json, case)
 
 async def test_engine_error_on_step_gradcheck_surface(client, strict_json):
     spec = {**SPEC, "network": {"layers": [3, 3, 1]}}
-    for path in ("/step", "/gradcheck", "/surface"):   # /spec only canonicalises; it does not build the data
+    for path in ("/step", "/gradcheck", "/surface"):  # /spec only canonicalises; it does not build the data
         r = await client.post(f"{API}{path}", json={"spec": spec})
         assert_error(r, strict_json, 422, "network.layers")
 
@@ -207,8 +262,9 @@ DIGITS = {"dataset": "digits", "n": 1797}
 
 
 async def test_budget_steps_times_rows(client, strict_json):
-    r = await client.post(f"{API}/train", json={"network": BIG_NET, "data": DIGITS, "optimizer": {"name": "sgd"},
-                                                "steps": 5000})
+    r = await client.post(
+        f"{API}/train", json={"network": BIG_NET, "data": DIGITS, "optimizer": {"name": "sgd"}, "steps": 5000}
+    )
     body = assert_error(r, strict_json, 422, "steps")
     assert body["detail"][0]["loc"] == ["body", "steps"]
     assert "limit" in body["detail"][0]["msg"]
@@ -230,8 +286,11 @@ async def test_budget_step_t(client, strict_json):
 
 
 async def test_budget_trace_values(client, strict_json):
-    net = {"layers": [64, 256, 256, 256, 10], "activations": ["relu", "relu", "relu", "softmax"],
-           "loss": "cross_entropy"}
+    net = {
+        "layers": [64, 256, 256, 256, 10],
+        "activations": ["relu", "relu", "relu", "softmax"],
+        "loss": "cross_entropy",
+    }
     assert_error(await client.post(f"{API}/trace", json={"network": net, "data": DIGITS}), strict_json, 422, "data")
 
 
@@ -249,6 +308,7 @@ async def test_race_needs_two_contestants(client, strict_json):
 
 
 # --- body size ---------------------------------------------------------------------------------------------------
+
 
 def big_body() -> bytes:
     rows = ",".join(["[0.5,0.25]"] * 110_000)
@@ -269,7 +329,7 @@ async def test_body_over_1mb_chunked_is_413(client, strict_json):
 
     async def chunks():
         for i in range(0, len(raw), 64 * 1024):
-            yield raw[i:i + 64 * 1024]
+            yield raw[i : i + 64 * 1024]
 
     r = await client.post(f"{API}/trace", content=chunks(), headers={"content-type": "application/json"})
     assert "content-length" not in r.request.headers
@@ -283,7 +343,7 @@ def test_body_over_1mb_chunked_is_413_on_uvicorn(start_server, strict_json):
 
     def chunks():
         for i in range(0, len(raw), 64 * 1024):
-            yield raw[i:i + 64 * 1024]
+            yield raw[i : i + 64 * 1024]
 
     with httpx.Client(base_url=base, timeout=30) as c:
         r = c.post(f"{API}/trace", content=chunks(), headers={"content-type": "application/json"})
@@ -298,10 +358,11 @@ async def test_body_just_under_the_limit_is_read(client, strict_json):
     raw = ('{"network": {"layers": [2, 1]}, "data": {"X": [' + rows + '], "Y": [[1]]}}').encode()
     assert len(raw) < MB
     r = await client.post(f"{API}/trace", content=raw, headers={"content-type": "application/json"})
-    assert_error(r, strict_json, 422, "data.X")     # read and validated (over max_rows), not a 413
+    assert_error(r, strict_json, 422, "data.X")  # read and validated (over max_rows), not a 413
 
 
 # --- spec tokens and contestants ---------------------------------------------------------------------------------
+
 
 def token_of(payload: bytes) -> str:
     return base64.urlsafe_b64encode(zlib.compress(payload, 9)).decode().rstrip("=")
@@ -328,8 +389,7 @@ async def test_garbage_spec_token_is_422(client, strict_json, case):
 
 
 async def test_spec_token_with_a_bad_alphabet_is_422(client, strict_json):
-    assert_error(await client.post(f"{API}/step", json={"spec_token": "abc+/def=ghi"}), strict_json, 422,
-                 "spec_token")
+    assert_error(await client.post(f"{API}/step", json={"spec_token": "abc+/def=ghi"}), strict_json, 422, "spec_token")
 
 
 async def test_spec_and_token_together_is_422(client, strict_json):
@@ -350,18 +410,26 @@ async def test_token_cannot_bypass_the_servers_limits(client, strict_json):
 
 @pytest.mark.parametrize("path", ["/step", "/gradcheck", "/surface", "/spec"])
 async def test_contestant_out_of_range(client, strict_json, path):
-    assert_error(await client.post(f"{API}{path}", json={"spec": SPEC, "contestant": 1}), strict_json, 422,
-                 "contestant")
-    assert_error(await client.post(f"{API}{path}", json={"spec": SPEC, "contestant": 8}), strict_json, 422,
-                 "contestant")
+    assert_error(
+        await client.post(f"{API}{path}", json={"spec": SPEC, "contestant": 1}), strict_json, 422, "contestant"
+    )
+    assert_error(
+        await client.post(f"{API}{path}", json={"spec": SPEC, "contestant": 8}), strict_json, 422, "contestant"
+    )
 
 
 HEAVY_BUT_VALID = {
     # every size at the server's limits (width 256, 8 hidden layers), 4 rows
     "deepest xor": {"network": {"layers": [2] + [256] * 8 + [1]}, "data": {"dataset": "xor"}},
     # the same on all 1797 digits
-    "deepest digits": {"network": {"layers": [64] + [256] * 8 + [10], "activations": ["relu"] * 8 + ["softmax"],
-                                   "loss": "cross_entropy"}, "data": {"dataset": "digits", "n": 1797}},
+    "deepest digits": {
+        "network": {
+            "layers": [64] + [256] * 8 + [10],
+            "activations": ["relu"] * 8 + ["softmax"],
+            "loss": "cross_entropy",
+        },
+        "data": {"dataset": "digits", "n": 1797},
+    },
 }
 
 
@@ -373,17 +441,19 @@ def test_largest_valid_step_answers_within_seconds(start_server, case):
     try:
         with httpx.Client(base_url=base, timeout=10) as c:
             try:
-                r = c.post(f"{API}/step", json={"spec": HEAVY_BUT_VALID[case], "t": 0},
-                           headers={"accept-encoding": "gzip"})
+                r = c.post(
+                    f"{API}/step", json={"spec": HEAVY_BUT_VALID[case], "t": 0}, headers={"accept-encoding": "gzip"}
+                )
             except httpx.TimeoutException:
                 pytest.fail(f"/step t=0 of {case} took over 10 s")
             assert r.status_code in (200, 422), r.text[:300]
             assert len(r.content) < 20 * MB, f"{len(r.content) / MB:.0f} MB of JSON"
     finally:
-        start_server.stop(base)   # a request still running would hold a core for minutes
+        start_server.stop(base)  # a request still running would hold a core for minutes
 
 
 # --- the schema and the engine agree -----------------------------------------------------------------------------
+
 
 async def test_schema_lower_bound_of_clip_norm_is_accepted(client, strict_json):
     """Found by schemathesis (positive data rejected): the OpenAPI schema allowed any clip_norm > 0 while the
@@ -401,6 +471,7 @@ async def test_schema_lower_bound_of_clip_norm_is_accepted(client, strict_json):
 
 
 # --- divergence: 200, diverged: true, nulls, strict JSON ---------------------------------------------------------
+
 
 def y2x(preset, lr, steps):
     spec = preset("linear-y-2x")
@@ -437,8 +508,12 @@ async def test_no_divergence_is_reported_as_such(client, preset, strict_json):
 async def test_race_with_one_diverging_contestant(client, preset, strict_json):
     spec = preset("linear-y-2x")
     del spec["optimizer"]
-    optimizers = [{"name": "sgd", "lr": 0.01}, {"name": "sgd", "lr": 1.0}, {"name": "adam", "lr": 0.1},
-                  {"name": "momentum", "lr": 0.01}]
+    optimizers = [
+        {"name": "sgd", "lr": 0.01},
+        {"name": "sgd", "lr": 1.0},
+        {"name": "adam", "lr": 0.1},
+        {"name": "momentum", "lr": 0.01},
+    ]
     steps = 400
     r = await client.post(f"{API}/race", json={**spec, "optimizers": optimizers, "steps": steps})
     assert r.status_code == 200, r.text[:300]
@@ -446,8 +521,9 @@ async def test_race_with_one_diverging_contestant(client, preset, strict_json):
     assert_diverged_run(runs[1], steps)
     for k in (0, 2, 3):
         assert runs[k]["diverged"] is False and runs[k]["diverged_at"] is None
-        solo = strict_json((await client.post(f"{API}/train", json={**spec, "optimizer": optimizers[k],
-                                                                     "steps": steps})).text)
+        solo = strict_json(
+            (await client.post(f"{API}/train", json={**spec, "optimizer": optimizers[k], "steps": steps})).text
+        )
         np.testing.assert_allclose(runs[k]["loss"], solo["loss"], rtol=1e-12)
         np.testing.assert_allclose(runs[k]["weights"][0], solo["weights"][0], rtol=1e-12)
         np.testing.assert_allclose(runs[k]["biases"][0], solo["biases"][0], rtol=1e-12)
@@ -485,6 +561,7 @@ async def test_trace_overflow_is_null_not_nan(client, strict_json):
 
 
 # --- after all that ----------------------------------------------------------------------------------------------
+
 
 async def test_still_healthy_after_errors(client, strict_json):
     for body in (small_train(steps=True), small_train(network={"layers": [3, 3, 1]})):

@@ -1,4 +1,5 @@
 """POST /api/v1/activations-grid and /api/v1/csv-points, and GET /playground, against the engine."""
+
 import asyncio
 import base64
 import json
@@ -24,10 +25,12 @@ SPIRAL = {
 
 def call(method: str, url: str, body=None) -> httpx.Response:
     """One request through the ASGI app, on its own thread's event loop (pytest-playwright may own this one)."""
+
     async def go():
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             return await client.request(method, url, json=body)
+
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(asyncio.run, go()).result()
 
@@ -63,6 +66,7 @@ def unpack(g) -> np.ndarray:
 
 # ---- the grid at step t -------------------------------------------------------------------------------------
 
+
 def test_grid_at_t0_has_every_unit_and_the_engine_loss():
     r = grid(SPIRAL, t=0, since=0, include_data=True, resolution=30, neuron_resolution=12)
     assert r.status_code == 200, r.text
@@ -87,7 +91,7 @@ def test_output_grid_is_the_network_at_those_points():
     prep = prepare(experiment_from_dict(SPIRAL))
     params = Params.from_flat(prep.net, run.theta)
     axis = np.array(body["axis"])
-    a = np.array([[axis[3], axis[8]]])      # x = axis[3], y = axis[8]
+    a = np.array([[axis[3], axis[8]]])  # x = axis[3], y = axis[8]
     for W, b, act in zip(params.W, params.b, prep.net.acts):
         a = act.f(a @ W.T + b)
     assert body["output"][8][3] == pytest.approx(a[0, 0], abs=1e-4)
@@ -126,9 +130,11 @@ def test_packed_grids_decode_to_the_json_grids():
 
 
 def test_one_input_data_gives_curves():
-    spec = {"network": {"layers": [1, 4, 1], "activations": ["tanh", "linear"], "loss": "mse"},
-            "data": {"dataset": "sine", "n": 100, "test_fraction": 0.2, "features": ["x1"]},
-            "optimizer": {"name": "adam", "lr": 0.03}}
+    spec = {
+        "network": {"layers": [1, 4, 1], "activations": ["tanh", "linear"], "loss": "mse"},
+        "data": {"dataset": "sine", "n": 100, "test_fraction": 0.2, "features": ["x1"]},
+        "optimizer": {"name": "adam", "lr": 0.03},
+    }
     body = grid(spec, t=5, resolution=40, neuron_resolution=8).json()
     assert np.array(body["output"]).shape == (40,)
     assert np.array(body["neurons"][0][0]).shape == (8,)
@@ -136,8 +142,14 @@ def test_one_input_data_gives_curves():
 
 
 def test_features_and_explicit_points():
-    spec = with_(SPIRAL, data={"X": [[0.1, 0.2], [-0.5, 0.4], [0.3, -0.9], [0.8, 0.8]], "Y": [[1], [0], [1], [0]],
-                               "features": ["x1", "x2", "x1x2", "sin_x1"]})
+    spec = with_(
+        SPIRAL,
+        data={
+            "X": [[0.1, 0.2], [-0.5, 0.4], [0.3, -0.9], [0.8, 0.8]],
+            "Y": [[1], [0], [1], [0]],
+            "features": ["x1", "x2", "x1x2", "sin_x1"],
+        },
+    )
     spec["network"]["layers"] = [4, 3, 1]
     spec["network"]["activations"] = ["relu", "sigmoid"]
     body = grid(spec, t=3, since=0, include_data=True, resolution=9).json()
@@ -175,8 +187,16 @@ def test_training_mode_applies_the_mask_to_the_grid():
 
 
 def test_divergence_is_null_not_a_500():
-    spec = with_(SPIRAL, optimizer={"name": "sgd", "lr": 1.0}, network={
-        "layers": [2, 8, 8, 8, 8, 1], "activations": ["leaky_relu"] * 4 + ["linear"], "loss": "mse", "init": "large"})
+    spec = with_(
+        SPIRAL,
+        optimizer={"name": "sgd", "lr": 1.0},
+        network={
+            "layers": [2, 8, 8, 8, 8, 1],
+            "activations": ["leaky_relu"] * 4 + ["linear"],
+            "loss": "mse",
+            "init": "large",
+        },
+    )
     r = grid(spec, t=60, since=0)
     assert r.status_code == 200
     body = r.json()
@@ -185,14 +205,17 @@ def test_divergence_is_null_not_a_500():
     assert body["metrics"]["loss"] is None
 
 
-@pytest.mark.parametrize("fields, field", [
-    ({"t": 5, "since": 6}, "since"),
-    ({"t": 30000, "since": 0}, "since"),
-    ({"resolution": 500}, "resolution"),
-    ({"mode": "test"}, "mode"),
-    ({"encoding": "png"}, "encoding"),
-    ({"t": -1}, "t"),
-])
+@pytest.mark.parametrize(
+    "fields, field",
+    [
+        ({"t": 5, "since": 6}, "since"),
+        ({"t": 30000, "since": 0}, "since"),
+        ({"resolution": 500}, "resolution"),
+        ({"mode": "test"}, "mode"),
+        ({"encoding": "png"}, "encoding"),
+        ({"t": -1}, "t"),
+    ],
+)
 def test_bad_fields_are_422_naming_the_field(fields, field):
     r = grid(SPIRAL, **fields)
     assert r.status_code == 422
@@ -217,6 +240,7 @@ def test_a_far_step_from_cold_is_refused_by_the_budget():
 
 
 # ---- CSV ----------------------------------------------------------------------------------------------------
+
 
 def csv(text, task=None):
     return call("POST", "/api/v1/csv-points", {"text": text, **({"task": task} if task else {})})
@@ -271,15 +295,23 @@ def test_csv_rejects_non_strings_and_unknown_fields():
 
 # ---- the page -----------------------------------------------------------------------------------------------
 
+
 def test_page_embeds_the_catalog_safely():
     r = call("GET", "/playground?present=1")
     assert r.status_code == 200
     html = r.text
     assert 'data-testid="playground"' in html and 'class="present"' in html
     start = html.index('id="pg-catalog">') + len('id="pg-catalog">')
-    catalog = json.loads(html[start:html.index("</script>", start)])
-    assert [d["name"] for d in catalog["datasets"]] == ["circles", "xor_cloud", "gaussians", "spiral", "moons",
-                                                         "plane", "sine"]
+    catalog = json.loads(html[start : html.index("</script>", start)])
+    assert [d["name"] for d in catalog["datasets"]] == [
+        "circles",
+        "xor_cloud",
+        "gaussians",
+        "spiral",
+        "moons",
+        "plane",
+        "sine",
+    ]
     assert catalog["features"] == ["x1", "x2", "x1^2", "x2^2", "x1x2", "sin_x1", "sin_x2"]
     assert "bce" in [l["name"] for l in catalog["losses"]]
     assert catalog["limits"]["gradcheck_threshold"] == 1e-7

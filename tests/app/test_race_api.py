@@ -4,6 +4,7 @@ Fairness is proven on the stream: every contestant's step-0 loss and weights are
 anywhere in the race (or alone) has the same curve, and a mini-batch contestant's losses are those of the
 reference engine stepping with regularization.batch_indices (the one batch order every contestant shares).
 """
+
 import base64
 import json
 import re
@@ -19,10 +20,14 @@ pytestmark = pytest.mark.anyio
 
 STREAM = "/api/v1/race/stream"
 FUNCTION = "/api/v1/function-race"
-MOONS = {"network": {"layers": [2, 5, 1], "activations": ["tanh", "sigmoid"], "loss": "bce", "seed": 2},
-         "data": {"dataset": "moons", "n": 30, "seed": 1}}
-Y2X = {"network": {"layers": [1, 1], "activations": ["linear"], "loss": "mse", "weights": [[[0.0]]], "biases": [[0.0]]},
-       "data": {"dataset": "linear"}}
+MOONS = {
+    "network": {"layers": [2, 5, 1], "activations": ["tanh", "sigmoid"], "loss": "bce", "seed": 2},
+    "data": {"dataset": "moons", "n": 30, "seed": 1},
+}
+Y2X = {
+    "network": {"layers": [1, 1], "activations": ["linear"], "loss": "mse", "weights": [[[0.0]]], "biases": [[0.0]]},
+    "data": {"dataset": "linear"},
+}
 
 
 async def stream(client, body, strict_json):
@@ -44,9 +49,9 @@ def assemble(events):
     for c in chunks:
         for k in range(K):
             values = np.array(c["loss"][k], dtype=float)
-            assert np.all(np.isinf(loss[k, c["t0"]:c["t1"] + 1])), "every step arrives exactly once"
-            loss[k, c["t0"]:c["t1"] + 1] = values
-            lr[k, c["s0"]:c["s0"] + len(c["learning_rate"][k])] = np.array(c["learning_rate"][k], dtype=float)
+            assert np.all(np.isinf(loss[k, c["t0"] : c["t1"] + 1])), "every step arrives exactly once"
+            loss[k, c["t0"] : c["t1"] + 1] = values
+            lr[k, c["s0"] : c["s0"] + len(c["learning_rate"][k])] = np.array(c["learning_rate"][k], dtype=float)
             for name, v in c["state"][k].items():
                 state[k].setdefault(name, []).extend(v)
     assert not np.isinf(loss).any() and not np.isinf(lr).any(), "the chunks cover every step"
@@ -54,9 +59,20 @@ def assemble(events):
 
 
 async def test_stream_events_in_order_and_covering_every_step(client, strict_json):
-    body = {**MOONS, "optimizers": [{"name": "sgd", "lr": 0.5}, {"name": "momentum", "lr": 0.5},
-                                    {"name": "rmsprop", "lr": 0.01}, {"name": "adam", "lr": 0.02}],
-            "steps": 57, "chunk": 10, "snapshots": 5, "boundary_resolution": 12, "surface_resolution": 11}
+    body = {
+        **MOONS,
+        "optimizers": [
+            {"name": "sgd", "lr": 0.5},
+            {"name": "momentum", "lr": 0.5},
+            {"name": "rmsprop", "lr": 0.01},
+            {"name": "adam", "lr": 0.02},
+        ],
+        "steps": 57,
+        "chunk": 10,
+        "snapshots": 5,
+        "boundary_resolution": 12,
+        "surface_resolution": 11,
+    }
     events = await stream(client, body, strict_json)
     kinds = [e["event"] for e in events]
     assert kinds == ["start"] + ["chunk"] * 6 + ["surface", "boundary", "done"]
@@ -71,7 +87,7 @@ async def test_stream_events_in_order_and_covering_every_step(client, strict_jso
     assert diverged == [None] * 4
     assert surface["kind"] == "slice" and np.shape(surface["loss"]) == (11, 11)
     assert len(surface["paths"]) == 4 and all(len(p) == len(surface["path_steps"]) for p in surface["paths"])
-    assert surface["paths"][0][0] == [0.0, 0.0]                        # the slice is centred on theta_0
+    assert surface["paths"][0][0] == [0.0, 0.0]  # the slice is centred on theta_0
     assert boundary["steps"] == [0, 14, 28, 43, 57]
     z = np.array(boundary["z"], dtype=float)
     assert z.shape == (4, 5, 12, 12) and np.nanmin(z) >= 0 and np.nanmax(z) <= 100
@@ -81,9 +97,19 @@ async def test_stream_events_in_order_and_covering_every_step(client, strict_jso
 async def test_the_race_is_fair(client, strict_json):
     """Same theta_0, same step-0 loss, same batches: an identical contestant in another group or alone agrees."""
     twin = {"name": "sgd", "lr": 0.3, "batch_size": 4}
-    body = {**MOONS, "optimizers": [twin, {"name": "adam", "lr": 0.02, "batch_size": 8},
-                                    {"name": "momentum", "lr": 0.5, "batch_size": None}, dict(twin)],
-            "steps": 24, "seed": 7, "surface_resolution": 9, "snapshots": 2}
+    body = {
+        **MOONS,
+        "optimizers": [
+            twin,
+            {"name": "adam", "lr": 0.02, "batch_size": 8},
+            {"name": "momentum", "lr": 0.5, "batch_size": None},
+            dict(twin),
+        ],
+        "steps": 24,
+        "seed": 7,
+        "surface_resolution": 9,
+        "snapshots": 2,
+    }
     events = await stream(client, body, strict_json)
     assert sorted(map(sorted, events[0]["groups"])) == [[0, 3], [1], [2]]
     loss, _, _, _ = assemble(events)
@@ -92,7 +118,7 @@ async def test_the_race_is_fair(client, strict_json):
     assert all(p[0] == [0.0, 0.0] for p in surface["paths"]), "every contestant starts from theta_0"
     np.testing.assert_array_equal(loss[0], loss[3])
     spec = experiment_from_dict(body)
-    for k in range(4):                                           # each contestant racing alone: the same curve
+    for k in range(4):  # each contestant racing alone: the same curve
         alone = experiment_from_dict({**body, "optimizers": [body["optimizers"][k]]})
         np.testing.assert_array_equal(experiment.train(alone, 24)[0].loss, loss[k])
     # the batches are regularization.batch_indices(seed, t, m, batch_size): the reference engine, stepping with
@@ -109,24 +135,32 @@ async def test_the_race_is_fair(client, strict_json):
 
 
 async def test_y_equals_2x_paths_contour_and_divergence(client, strict_json):
-    body = {**Y2X, "optimizers": [{"name": "sgd", "lr": 1.0}, {"name": "sgd", "lr": 0.01},
-                                  {"name": "momentum", "lr": 0.05}, {"name": "adam", "lr": 0.1}], "steps": 300,
-            "state_index": 1}
+    body = {
+        **Y2X,
+        "optimizers": [
+            {"name": "sgd", "lr": 1.0},
+            {"name": "sgd", "lr": 0.01},
+            {"name": "momentum", "lr": 0.05},
+            {"name": "adam", "lr": 0.1},
+        ],
+        "steps": 300,
+        "state_index": 1,
+    }
     events = await stream(client, body, strict_json)
     loss, lr, state, diverged = assemble(events)
-    assert diverged[0] is not None and 100 < diverged[0] < 300        # lr 1.0: |1 - 11.1| per step on w
+    assert diverged[0] is not None and 100 < diverged[0] < 300  # lr 1.0: |1 - 11.1| per step on w
     assert diverged[1:] == [None, None, None]
-    assert np.isnan(loss[0, diverged[0] + 1:]).all() and np.isnan(lr[0, diverged[0]:]).all()
+    assert np.isnan(loss[0, diverged[0] + 1 :]).all() and np.isnan(lr[0, diverged[0] :]).all()
     assert np.isfinite(loss[1:]).all() and loss[3, -1] < 1e-3
     start, surface = events[0], next(e for e in events if e["event"] == "surface")
     assert start["parameter_names"] == ["w", "b"] and start["state_name"] == "b"
     assert surface["kind"] == "parameters" and surface["axes"] == ["w", "b"]
     assert len(surface["paths"]) == 4 and surface["path_steps"] == list(range(301))
     for path in surface["paths"]:
-        assert path[0] == [0.0, 0.0]                                   # w and b from 0, as in note 000
+        assert path[0] == [0.0, 0.0]  # w and b from 0, as in note 000
     w_end, b_end = surface["paths"][3][-1]
-    assert abs(w_end - 2) < 0.05 and abs(b_end) < 0.1                  # Adam finds y = 2x
-    u, v = np.array(surface["u"]), np.array(surface["v"])
+    assert abs(w_end - 2) < 0.05 and abs(b_end) < 0.1  # Adam finds y = 2x
+    u, _v = np.array(surface["u"]), np.array(surface["v"])
     assert u.min() < 0 < 2 < u.max(), "the contour covers theta_0 and the minimum"
     # the recorded state of b is the optimizer's own: Adam's m_hat at step 0 is the gradient dJ/db = -2 mean(y)
     assert state[3]["g"][0] == pytest.approx(-8.0)
@@ -135,8 +169,14 @@ async def test_y_equals_2x_paths_contour_and_divergence(client, strict_json):
 
 
 async def test_stream_state_matches_the_reference_step_record(client, strict_json):
-    body = {**MOONS, "optimizers": [{"name": "rmsprop", "lr": 0.01}, {"name": "adam", "lr": 0.02}], "steps": 6,
-            "state_index": 3, "surface_resolution": 9, "snapshots": 2}
+    body = {
+        **MOONS,
+        "optimizers": [{"name": "rmsprop", "lr": 0.01}, {"name": "adam", "lr": 0.02}],
+        "steps": 6,
+        "state_index": 3,
+        "surface_resolution": 9,
+        "snapshots": 2,
+    }
     _, _, state, _ = assemble(await stream(client, body, strict_json))
     spec = experiment_from_dict(body)
     for k, names in ((0, ["s"]), (1, ["m", "v", "m_hat", "v_hat"])):
@@ -145,18 +185,22 @@ async def test_stream_state_matches_the_reference_step_record(client, strict_jso
             for name in names:
                 assert state[k][name][t] == pytest.approx(record.state_after[name][3], rel=1e-9)
             assert state[k]["update"][t] == pytest.approx(
-                record.params_after.flat()[3] - record.params_before.flat()[3], rel=1e-9)
+                record.params_after.flat()[3] - record.params_before.flat()[3], rel=1e-9
+            )
 
 
-@pytest.mark.parametrize("change, field", [
-    ({"state_index": 99}, "state_index"),
-    ({"steps": 5001}, "steps"),
-    ({"chunk": 0}, "chunk"),
-    ({"snapshots": 1}, "snapshots"),
-    ({"optimizers": [{"name": "adam"}]}, "optimizers"),
-    ({"optimizers": [{"name": "adam"}, {"name": "adam", "lr": True}]}, "lr"),
-    ({"colour": "red"}, "colour"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"state_index": 99}, "state_index"),
+        ({"steps": 5001}, "steps"),
+        ({"chunk": 0}, "chunk"),
+        ({"snapshots": 1}, "snapshots"),
+        ({"optimizers": [{"name": "adam"}]}, "optimizers"),
+        ({"optimizers": [{"name": "adam"}, {"name": "adam", "lr": True}]}, "lr"),
+        ({"colour": "red"}, "colour"),
+    ],
+)
 async def test_stream_rejects_bad_input_with_a_422_naming_the_field(client, change, field):
     body = {**MOONS, "optimizers": [{"name": "sgd"}, {"name": "adam"}], "steps": 10, **change}
     r = await client.post(STREAM, json=body)
@@ -165,17 +209,28 @@ async def test_stream_rejects_bad_input_with_a_422_naming_the_field(client, chan
 
 
 async def test_stream_over_budget_is_refused_before_training(client):
-    body = {"network": {"layers": [64, 64, 10], "activations": ["tanh", "softmax"], "loss": "cross_entropy"},
-            "data": {"dataset": "digits", "n": 1797}, "optimizers": [{"name": "adam"}] * 8, "steps": 5000}
+    body = {
+        "network": {"layers": [64, 64, 10], "activations": ["tanh", "softmax"], "loss": "cross_entropy"},
+        "data": {"dataset": "digits", "n": 1797},
+        "optimizers": [{"name": "adam"}] * 8,
+        "steps": 5000,
+    }
     r = await client.post(STREAM, json=body)
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "steps"]
 
 
 async def test_function_race(client, strict_json):
-    body = {"problem": "ravine", "steps": 100, "resolution": 21,
-            "optimizers": [{"name": "sgd", "lr": 0.1}, {"name": "momentum", "lr": 0.07},
-                           {"name": "adam", "lr": 0.1, "schedule": {"name": "cosine", "T": 100}},
-                           {"name": "rmsprop", "lr": 0.05}]}
+    body = {
+        "problem": "ravine",
+        "steps": 100,
+        "resolution": 21,
+        "optimizers": [
+            {"name": "sgd", "lr": 0.1},
+            {"name": "momentum", "lr": 0.07},
+            {"name": "adam", "lr": 0.1, "schedule": {"name": "cosine", "T": 100}},
+            {"name": "rmsprop", "lr": 0.05},
+        ],
+    }
     r = await client.post(FUNCTION, json=body)
     assert r.status_code == 200, r.text
     d = strict_json(r.text)
@@ -185,24 +240,27 @@ async def test_function_race(client, strict_json):
     assert [run["optimizer"]["name"] for run in runs] == ["sgd", "momentum", "adam", "rmsprop"]
     assert all(run["path"][0] == [-4.5, 1.0] and run["loss"][0] == runs[0]["loss"][0] for run in runs)
     sgd = runs[0]
-    assert sgd["diverged"] and sgd["diverged_at"] is not None       # lr 0.1 > 2/25 across the ravine
+    assert sgd["diverged"] and sgd["diverged_at"] is not None  # lr 0.1 > 2/25 across the ravine
     assert sgd["loss"][-1] is None and sgd["path"][-1] == [None, None]  # NaN became null
     assert not runs[2]["diverged"] and runs[2]["loss"][-1] < runs[2]["loss"][0] / 50
-    assert runs[2]["learning_rate"][0] == 0.1 and runs[2]["learning_rate"][-1] < 1e-3   # cosine down to lr_min = 0
+    assert runs[2]["learning_rate"][0] == 0.1 and runs[2]["learning_rate"][-1] < 1e-3  # cosine down to lr_min = 0
     assert set(runs[2]["states"]) == {"m", "v", "m_hat", "v_hat"} and len(runs[2]["grad"]) == 100
 
 
-@pytest.mark.parametrize("change, field", [
-    ({"problem": "himmelblau"}, "problem"),
-    ({"start": [1.0]}, "start"),
-    ({"start": [1e9, 0.0]}, "start"),
-    ({"steps": -1}, "steps"),
-    ({"resolution": 500}, "resolution"),
-    ({"optimizers": [{"name": "sgd", "batch_size": 1}, {"name": "adam"}]}, "batch_size"),
-    ({"optimizers": [{"name": "sgd"}] * 9}, "optimizers"),
-    ({"optimizers": [{"name": "sgd", "momentum": 1.5}, {"name": "adam"}]}, "momentum"),
-    ({"optimizers": [{"name": "sgd", "beta1": 0.9}, {"name": "adam"}]}, "beta1"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"problem": "himmelblau"}, "problem"),
+        ({"start": [1.0]}, "start"),
+        ({"start": [1e9, 0.0]}, "start"),
+        ({"steps": -1}, "steps"),
+        ({"resolution": 500}, "resolution"),
+        ({"optimizers": [{"name": "sgd", "batch_size": 1}, {"name": "adam"}]}, "batch_size"),
+        ({"optimizers": [{"name": "sgd"}] * 9}, "optimizers"),
+        ({"optimizers": [{"name": "sgd", "momentum": 1.5}, {"name": "adam"}]}, "momentum"),
+        ({"optimizers": [{"name": "sgd", "beta1": 0.9}, {"name": "adam"}]}, "beta1"),
+    ],
+)
 async def test_function_race_rejects_bad_input_with_a_422_naming_the_field(client, change, field):
     body = {"problem": "beale", "steps": 10, "optimizers": [{"name": "sgd"}, {"name": "adam"}], **change}
     r = await client.post(FUNCTION, json=body)
@@ -223,7 +281,11 @@ async def test_page_opens_on_the_default_race(client):
     initial = config["initial"]
     assert initial["problem"] == "spiral" and initial["errors"] == []
     assert [(c["name"], c["lr"]) for c in initial["contestants"]] == [
-        ("sgd", 1.0), ("momentum", 1.0), ("rmsprop", 0.01), ("adam", 0.01)]
+        ("sgd", 1.0),
+        ("momentum", 1.0),
+        ("rmsprop", 0.01),
+        ("adam", 0.01),
+    ]
     problems = config["problems"]
     assert {"y2x", "xor", "spiral", "moons", "digits", "rosenbrock", "beale", "saddle", "ravine"} <= set(problems)
     assert problems["y2x"]["two_params"] and problems["spiral"]["boundary"] and not problems["digits"]["boundary"]
@@ -236,13 +298,18 @@ async def test_page_url_state_round_trips(client, strict_json):
     initial = page_config((await client.get(f"/race?problem=y2x&steps=123&c={c}")).text)["initial"]
     assert initial["problem"] == "y2x" and initial["steps"] == 123
     assert initial["contestants"][1]["schedule"] == {"name": "cosine", "T": 50, "lr_min": 0.0}
-    assert initial["contestants"][1]["beta2"] == 0.999                 # every hyperparameter spelled out
+    assert initial["contestants"][1]["beta2"] == 0.999  # every hyperparameter spelled out
     # the spec token a race reports opens the same race
-    body = {**MOONS, "optimizers": [{"name": "sgd", "lr": 0.5}, {"name": "adam", "lr": 0.02, "batch_size": 8}],
-            "steps": 3, "surface_resolution": 9, "snapshots": 2}
+    body = {
+        **MOONS,
+        "optimizers": [{"name": "sgd", "lr": 0.5}, {"name": "adam", "lr": 0.02, "batch_size": 8}],
+        "steps": 3,
+        "surface_resolution": 9,
+        "snapshots": 2,
+    }
     token = (await stream(client, body, strict_json))[0]["spec_token"]
     config = page_config((await client.get(f"/race?spec={token}")).text)
-    assert config["initial"]["problem"] == "custom"                   # moons 2-5-1 is not one of the page's problems
+    assert config["initial"]["problem"] == "custom"  # moons 2-5-1 is not one of the page's problems
     custom = config["problems"]["custom"]["spec"]
     assert custom["network"]["layers"] == [2, 5, 1] and custom["network"]["activations"] == ["tanh", "sigmoid"]
     assert [c["batch_size"] for c in config["initial"]["contestants"]] == [None, 8]

@@ -9,6 +9,7 @@ Checks: all of them, except
   with the engine's);
 * ignored_auth, object_level_authorization: the API has no authentication.
 """
+
 import os
 import shutil
 import subprocess
@@ -33,16 +34,31 @@ def st_command() -> list[str]:
 
 def test_schemathesis_finds_no_failures(start_server, tmp_path):
     base = start_server()
-    cmd = [*st_command(), "run", f"{base}/openapi.json",
-           "--max-examples", str(EXAMPLES_PER_OPERATION), "--no-shrink", "--seed", "1",
-           "--generation-database", "none",
-           "--checks", "all", "--exclude-checks", ",".join(EXCLUDED_CHECKS),
-           "--request-timeout", "30", "--no-color"]
+    cmd = [
+        *st_command(),
+        "run",
+        f"{base}/openapi.json",
+        "--max-examples",
+        str(EXAMPLES_PER_OPERATION),
+        "--no-shrink",
+        "--seed",
+        "1",
+        "--generation-database",
+        "none",
+        "--checks",
+        "all",
+        "--exclude-checks",
+        ",".join(EXCLUDED_CHECKS),
+        "--request-timeout",
+        "30",
+        "--no-color",
+    ]
     # cwd: .schemathesis/ and .hypothesis/ land in the temp dir, not in the repo
     env = {**os.environ, "NO_COLOR": "1"}
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     output = proc.stdout + proc.stderr
     server_log = start_server.log(base)
-    assert proc.returncode == 0, f"schemathesis exit code {proc.returncode}\n{output}\n--- uvicorn log ---\n" \
-                                 f"{server_log[-5000:]}"
+    assert proc.returncode == 0, (
+        f"schemathesis exit code {proc.returncode}\n{output}\n--- uvicorn log ---\n{server_log[-5000:]}"
+    )
     assert "Exception in ASGI application" not in server_log, server_log[-5000:]

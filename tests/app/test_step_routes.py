@@ -1,4 +1,5 @@
 """The /step page's server side: the page for a token, a preset or the default, and its HTMX fragments."""
+
 import json
 import re
 
@@ -30,7 +31,7 @@ async def test_default_is_the_notes_example(client):
     assert cfg["horizon"] == PRESETS_BY_ID["notes-2-2-1"]["steps"]
     assert cfg["notes"]["spec_id"] == cfg["spec_id"]
     assert 'data-testid="phase"' in r.text
-    assert 'aria-current="page"' in r.text        # the nav marks this page
+    assert 'aria-current="page"' in r.text  # the nav marks this page
 
 
 async def test_token_and_preset_select_the_experiment(client):

@@ -6,6 +6,7 @@ the previous one's cached checkpoint); then requests alternate between the worke
 inline spec and by URL token, and every body must equal the reference's bytes. A cold request (B's first ever
 for the spec) must equal the warm one.
 """
+
 import copy
 
 import httpx
@@ -44,21 +45,21 @@ def test_alternating_workers_give_byte_identical_steps(workers):
     a, b = workers
     spec = spiral_spec()
 
-    cold_b = step(b, {"spec": spec, "t": T})                          # B: nothing cached, T steps from theta_0
+    cold_b = step(b, {"spec": spec, "t": T})  # B: nothing cached, T steps from theta_0
     reference = [step(a, {"spec": spec, "t": t}) for t in range(T + 1)]  # A alone, in order, cache warm
     assert len(set(reference)) == T + 1
 
     assert cold_b == reference[T], "a fresh worker disagrees with a warm one"
 
-    for t in range(T + 1):                                            # alternate A, B, A, ...
+    for t in range(T + 1):  # alternate A, B, A, ...
         worker = (a, b)[t % 2]
         assert step(worker, {"spec": spec, "t": t}) == reference[t], f"t={t} on worker {'AB'[t % 2]}"
-    for t in reversed(range(T + 1)):                                  # and backwards, B first
+    for t in reversed(range(T + 1)):  # and backwards, B first
         worker = (b, a)[t % 2]
         assert step(worker, {"spec": spec, "t": t}) == reference[t], f"t={t} backwards"
 
     token = httpx.Response(200, content=reference[0]).json()["spec_token"]
-    for t in range(T + 1):                                            # the URL token on the other worker
+    for t in range(T + 1):  # the URL token on the other worker
         worker = (b, a)[t % 2]
         assert step(worker, {"spec_token": token, "t": t}) == reference[t], f"t={t} by token"
 
@@ -67,8 +68,11 @@ def test_fresh_worker_equals_warm_worker_for_a_race_contestant(workers, start_se
     a, b = workers
     spec = spiral_spec()
     del spec["optimizer"]
-    spec["optimizers"] = [{"name": "sgd", "lr": 0.5}, {"name": "momentum", "lr": 0.1, "batch_size": 16},
-                          {"name": "adam", "lr": 0.01}]
+    spec["optimizers"] = [
+        {"name": "sgd", "lr": 0.5},
+        {"name": "momentum", "lr": 0.1, "batch_size": 16},
+        {"name": "adam", "lr": 0.01},
+    ]
     warm = [step(a, {"spec": spec, "t": t, "contestant": 1}) for t in range(T + 1)]
     fresh = start_server()
     try:

@@ -90,9 +90,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def _browser_required_but_missing() -> None:
-    pytest.fail(
-        f"BACKPROP_VIZ_REQUIRE_BROWSER=1 but {_chromium_missing_reason()}", pytrace=False
-    )
+    pytest.fail(f"BACKPROP_VIZ_REQUIRE_BROWSER=1 but {_chromium_missing_reason()}", pytrace=False)
 
 
 @pytest.fixture(scope="session")

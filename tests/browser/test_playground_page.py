@@ -2,6 +2,7 @@
 
 Every test also asserts no console errors and no request off the machine.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,11 +17,13 @@ SPIRAL_URL = "/playground?dataset=spiral&noise=0.05&hidden=8,8&acts=tanh,tanh,si
 @pytest.fixture
 def open_page(page, live_server, console_errors, offline_guard):
     """Open a playground URL and wait until the first answer is drawn; check the watchers afterwards."""
+
     def go(path: str = "/playground", t: int = 0, width: int = 1400, height: int = 900):
         page.set_viewport_size({"width": width, "height": height})
         page.goto(live_server + path)
-        page.wait_for_function(f"window.BPV.playground && BPV.playground.run.last && BPV.playground.run.t === {t}",
-                               timeout=30_000)
+        page.wait_for_function(
+            f"window.BPV.playground && BPV.playground.run.last && BPV.playground.run.t === {t}", timeout=30_000
+        )
         return page
 
     yield go
@@ -79,13 +82,30 @@ def test_one_step_and_reset_to_the_same_initial_weights(open_page):
 def test_the_url_reproduces_the_run(open_page, live_server):
     page = open_page(SPIRAL_URL + "&seed=3&l2=0.001&t=120", t=120)
     assert page.inner_text("[data-testid=step]") == "120"
-    spec = {"network": {"layers": [2, 8, 8, 1], "activations": ["tanh", "tanh", "sigmoid"], "loss": "bce",
-                        "init": "xavier", "seed": 0},
-            "data": {"dataset": "spiral", "n": 200, "noise": 0.05, "seed": 0, "test_fraction": 0.3,
-                     "features": ["x1", "x2"]},
-            "optimizer": {"name": "adam", "lr": 0.03, "batch_size": 10}, "seed": 3, "l2": 0.001, "steps": 120}
-    req = urllib.request.Request(live_server + "/api/v1/train", data=json.dumps(spec).encode(),
-                                 headers={"Content-Type": "application/json"})
+    spec = {
+        "network": {
+            "layers": [2, 8, 8, 1],
+            "activations": ["tanh", "tanh", "sigmoid"],
+            "loss": "bce",
+            "init": "xavier",
+            "seed": 0,
+        },
+        "data": {
+            "dataset": "spiral",
+            "n": 200,
+            "noise": 0.05,
+            "seed": 0,
+            "test_fraction": 0.3,
+            "features": ["x1", "x2"],
+        },
+        "optimizer": {"name": "adam", "lr": 0.03, "batch_size": 10},
+        "seed": 3,
+        "l2": 0.001,
+        "steps": 120,
+    }
+    req = urllib.request.Request(
+        live_server + "/api/v1/train", data=json.dumps(spec).encode(), headers={"Content-Type": "application/json"}
+    )
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     trained = json.load(opener.open(req))
     assert run_value(page, "run.last.metrics.loss") == pytest.approx(trained["loss"][120], rel=1e-12)
@@ -117,7 +137,9 @@ def test_click_an_edge_to_edit_its_weight(open_page):
         return [box.left + p.x, box.top + p.y];
     }""")
     page.mouse.click(x, y)
-    assert page.inner_text("[data-testid=edge-editor] .edge-name").startswith("W3[0,1]: from unit 2 of layer 2 to the output")
+    assert page.inner_text("[data-testid=edge-editor] .edge-name").startswith(
+        "W3[0,1]: from unit 2 of layer 2 to the output"
+    )
     page.fill("[data-testid=edge-value]", "2.5")
     page.click("[data-testid=edge-apply]")
     page.wait_for_function("BPV.playground.run.last && BPV.playground.run.last.weights[2][0][1] === 2.5")
@@ -146,14 +168,16 @@ def test_upload_a_good_and_a_bad_csv(open_page, console_errors):
     dialogs = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     good = "x1,x2,label\n" + "\n".join(f"{x / 10},{(x % 3) / 5},{x % 2}" for x in range(-6, 6)) + "\n"
-    page.set_input_files("[data-testid=csv]", files=[{"name": "good.csv", "mimeType": "text/csv",
-                                                      "buffer": good.encode()}])
+    page.set_input_files(
+        "[data-testid=csv]", files=[{"name": "good.csv", "mimeType": "text/csv", "buffer": good.encode()}]
+    )
     page.wait_for_selector("[data-testid=csv-result] .ok-box")
     assert "Loaded 12 points from good.csv" in page.inner_text("[data-testid=csv-result]")
     page.wait_for_function("BPV.playground.run.last && BPV.playground.run.data.train.x.length === 12")
     bad = "x1,x2,label\n0.1,0.2,1\n0.3,abc,0\n<img src=x onerror=alert(1)>\n1,2,3\n"
-    page.set_input_files("[data-testid=csv]", files=[{"name": "bad.csv", "mimeType": "text/csv",
-                                                     "buffer": bad.encode()}])
+    page.set_input_files(
+        "[data-testid=csv]", files=[{"name": "bad.csv", "mimeType": "text/csv", "buffer": bad.encode()}]
+    )
     page.wait_for_selector("[data-testid=csv-result] .error-box")
     items = page.locator("[data-testid=csv-result] li").all_inner_texts()
     assert items[0] == "bad.csv was not loaded:"
@@ -162,7 +186,7 @@ def test_upload_a_good_and_a_bad_csv(open_page, console_errors):
     assert "row 5: label 3 must be 0 or 1" in items
     assert page.locator("[data-testid=csv-result] img").count() == 0
     assert dialogs == []
-    assert len(run_value(page, "run.data.train.x")) == 12      # the bad file changed nothing
+    assert len(run_value(page, "run.data.train.x")) == 12  # the bad file changed nothing
     # The 422 is the API's answer to a bad file; Chromium logs every 4xx response as a console error.
     expected = [e for e in console_errors if re.search(r"status of 422 .*/api/v1/csv-points", e)]
     assert len(expected) == 1
@@ -183,9 +207,9 @@ def test_vanishing_gradient_comparison_shows_per_layer_norms(open_page, screensh
     print(f"\n||delta^l|| at step 0, layers 1..9: sigmoid {['%.2e' % v for v in sigmoid]}")
     print(f"||delta^l|| at step 0, layers 1..9: ReLU    {['%.2e' % v for v in relu]}")
     assert len(sigmoid) == len(relu) == 9
-    assert sigmoid[0] / sigmoid[8] < 1e-3          # vanishes through 8 sigmoid layers
+    assert sigmoid[0] / sigmoid[8] < 1e-3  # vanishes through 8 sigmoid layers
     assert relu[0] / relu[8] > 100 * sigmoid[0] / sigmoid[8]
-    assert "1.53 \\times 10^{-5}" in page.inner_html("[data-testid=cmp-result]")   # (1/4)^8 in the formula
+    assert "1.53 \\times 10^{-5}" in page.inner_html("[data-testid=cmp-result]")  # (1/4)^8 in the formula
     page.locator("[data-testid=cmp-result]").scroll_into_view_if_needed()
     screenshot(page, "playground-vanishing")
     page.click("[data-testid=cmp-init]")
@@ -203,7 +227,7 @@ def test_this_networks_gradient_norms_are_recorded_per_layer(open_page):
     assert page.evaluate("document.getElementById('pg-delta').data.length") == 3
     assert page.evaluate("document.getElementById('pg-delta').layout.yaxis.type") == "log"
     assert run_value(page, "run.delta.length") == 40
-    tex = page.inner_html("[data-testid=delta-formula]")      # KaTeX keeps the TeX source in <annotation>
+    tex = page.inner_html("[data-testid=delta-formula]")  # KaTeX keeps the TeX source in <annotation>
     assert "\\delta^{[l]}" in tex and "\\text{step } 39" in tex
 
 
@@ -219,10 +243,12 @@ def test_gradient_check_passes_with_the_notes_threshold(open_page, screenshot):
     assert page.evaluate("document.getElementById('pg-gc-rel').data[0].y.length") == 25
     page.locator("[data-testid=gc-verdict]").scroll_into_view_if_needed()
     screenshot(page, "playground-gradcheck")
-    page.locator("[data-testid=eps]").fill("-2")       # a large epsilon: truncation error, the check fails
-    page.wait_for_function("document.querySelector('[data-testid=gc-pass]') && "
-                           "document.querySelector('[data-testid=gc-pass]').textContent.includes('1.0e-2')",
-                           timeout=30_000)
+    page.locator("[data-testid=eps]").fill("-2")  # a large epsilon: truncation error, the check fails
+    page.wait_for_function(
+        "document.querySelector('[data-testid=gc-pass]') && "
+        "document.querySelector('[data-testid=gc-pass]').textContent.includes('1.0e-2')",
+        timeout=30_000,
+    )
     assert "FAILED" in page.inner_text("[data-testid=gc-pass]")
 
 
@@ -254,7 +280,7 @@ def test_presentation_mode_fits_1024x768(open_page, screenshot):
     assert page.evaluate("document.documentElement.scrollWidth") <= 1024
     net = page.locator("[data-testid=diagram]").bounding_box()
     heat = page.locator("#pg-heatmap").bounding_box()
-    assert net["y"] + net["height"] <= 768 + 30     # the whole network is on the first screen
+    assert net["y"] + net["height"] <= 768 + 30  # the whole network is on the first screen
     assert heat["x"] + heat["width"] <= 1024 and heat["y"] < 768
     screenshot(page, "playground-present", full_page=False)
     for tab in ("gradients", "gradcheck", "dropout", "regularization"):
@@ -264,14 +290,16 @@ def test_presentation_mode_fits_1024x768(open_page, screenshot):
 
 def test_updates_per_second_while_training_the_spiral(open_page):
     page = open_page(SPIRAL_URL)
-    assert run_value(page, "run.last.weights").__len__() == 3      # 2-8-8-1
+    assert run_value(page, "run.last.weights").__len__() == 3  # 2-8-8-1
     page.click("[data-testid=play]")
     page.wait_for_timeout(6000)
     page.click("[data-testid=play]")
     stats = run_value(page, "stats()")
-    print(f"\nplayground, 2-8-8-1 spiral, 10 steps per update: {stats['perSecond']:.1f} updates/s "
-          f"({stats['updates']} in {stats['seconds']:.1f} s; draw {stats['drawMs']:.0f} ms, "
-          f"wait for the server {stats['waitMs']:.0f} ms per update)")
+    print(
+        f"\nplayground, 2-8-8-1 spiral, 10 steps per update: {stats['perSecond']:.1f} updates/s "
+        f"({stats['updates']} in {stats['seconds']:.1f} s; draw {stats['drawMs']:.0f} ms, "
+        f"wait for the server {stats['waitMs']:.0f} ms per update)"
+    )
     assert stats["updates"] > 0
     assert re.fullmatch(r"\d+", page.inner_text("[data-testid=step]"))
 
@@ -285,6 +313,6 @@ def test_regression_datasets_draw_values_and_curves(open_page):
     page.wait_for_function("BPV.playground.run.last && BPV.playground.run.last.n_inputs === 1")
     assert page.is_disabled("[data-testid=feature-x2]") and page.is_disabled("[data-testid=feature-x1x2]")
     assert run_value(page, "state.features") == ["x1"]
-    assert len(run_value(page, "run.last.output")["shape"]) == 1      # a curve, not a grid
+    assert len(run_value(page, "run.last.output")["shape"]) == 1  # a curve, not a grid
     play_until(page, 100)
     assert run_value(page, "run.last.metrics.test_loss") < run_value(page, "run.testLoss[0]")

@@ -1,5 +1,6 @@
 """The /race page in Chromium: a race of 4 or more contestants, one curve and one path per contestant, the divergence
 marker, playback, URL state, exports, presentation mode; no console errors and no request leaves the machine."""
+
 from __future__ import annotations
 
 import re
@@ -18,7 +19,9 @@ def run_race(page):
     page.wait_for_selector("[data-testid=race-status][data-state=done]", timeout=RUN_TIMEOUT_MS)
     page.click("[data-testid=race-end]")
     steps = page.evaluate("BPV.race.race.steps")
-    page.wait_for_function(f"document.querySelector('[data-testid=step-readout]').textContent.includes('{steps} / {steps}')")
+    page.wait_for_function(
+        f"document.querySelector('[data-testid=step-readout]').textContent.includes('{steps} / {steps}')"
+    )
     return steps
 
 
@@ -36,7 +39,8 @@ def traces(page, testid, meta):
              .filter((t) => t.meta === meta)
              .map((t) => ({ name: t.name, n: (t.y || t.z || []).length,
                             finite: (t.y || []).filter((v) => v !== null && Number.isFinite(v)).length }))""",
-        [testid, meta])
+        [testid, meta],
+    )
 
 
 def set_contestant(page, index, optimizer=None, lr=None):
@@ -52,23 +56,26 @@ def set_contestant(page, index, optimizer=None, lr=None):
 
 def choose_problem(page, name, title_part):
     page.select_option("[data-testid=problem-select]", name)
-    page.wait_for_function(
-        f"document.querySelector('[data-testid=problem-info]').textContent.includes({title_part!r})")
+    page.wait_for_function(f"document.querySelector('[data-testid=problem-info]').textContent.includes({title_part!r})")
 
 
-def test_default_race_draws_one_curve_and_one_path_per_contestant(page, live_server, console_errors, offline_guard,
-                                                                  screenshot):
+def test_default_race_draws_one_curve_and_one_path_per_contestant(
+    page, live_server, console_errors, offline_guard, screenshot
+):
     open_race(page, live_server, "?steps=300")
     assert page.locator("[data-testid=contestant]").count() == 4
-    assert page.locator("[data-testid=contestant] .katex").count() >= 8      # update equations and schedules
+    assert page.locator("[data-testid=contestant] .katex").count() >= 8  # update equations and schedules
     steps = run_race(page)
     assert steps == 300
     loss = traces(page, "loss-chart", "loss")
     assert len(loss) == 4
     assert all(t["n"] == 301 and t["finite"] == 301 for t in loss)
     names = page.locator("[data-testid=score-row] .who").all_inner_texts()
-    assert [t["name"] for t in loss] == names == ["SGD \u03b7=1", "Momentum \u03b7=1", "RMSprop \u03b7=0.01",
-                                                  "Adam \u03b7=0.01"]
+    assert (
+        [t["name"] for t in loss]
+        == names
+        == ["SGD \u03b7=1", "Momentum \u03b7=1", "RMSprop \u03b7=0.01", "Adam \u03b7=0.01"]
+    )
     assert len(traces(page, "lr-chart", "lr")) == 4
     paths = traces(page, "contour-chart", "path")
     assert len(paths) == 4 and all(t["finite"] >= 2 for t in paths)
@@ -79,9 +86,11 @@ def test_default_race_draws_one_curve_and_one_path_per_contestant(page, live_ser
     # a hover anywhere on the loss chart shows the step, and each contestant's loss and learning rate there
     box = page.locator("[data-testid=loss-chart] .nsewdrag").first.bounding_box()
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-    page.wait_for_function("document.querySelector('[data-testid=loss-chart] .hoverlayer').textContent.includes('step')")
+    page.wait_for_function(
+        "document.querySelector('[data-testid=loss-chart] .hoverlayer').textContent.includes('step')"
+    )
     hover = page.evaluate("document.querySelector('[data-testid=loss-chart] .hoverlayer').textContent")
-    hover = hover.replace("\u200b", "")                     # Plotly's zero-width spaces around the subscript
+    hover = hover.replace("\u200b", "")  # Plotly's zero-width spaces around the subscript
     assert re.search(r"step \d+", hover) and hover.count("loss ") == 4 and hover.count("\u03b7t") == 4, hover
     assert all(name in hover for name in names)
     page.mouse.move(0, 0)
@@ -91,7 +100,7 @@ def test_default_race_draws_one_curve_and_one_path_per_contestant(page, live_ser
 
 
 def test_long_race_streams_its_progress(page, live_server, console_errors, offline_guard):
-    open_race(page, live_server)                              # the default: 1000 steps on the spiral network
+    open_race(page, live_server)  # the default: 1000 steps on the spiral network
     page.evaluate("""() => {
         window.__seen = [];
         const bar = document.querySelector('[data-testid=race-progress]');
@@ -104,32 +113,37 @@ def test_long_race_streams_its_progress(page, live_server, console_errors, offli
     page.wait_for_selector("[data-testid=race-status][data-state=done]", timeout=RUN_TIMEOUT_MS)
     seen = page.evaluate("window.__seen")
     between = sorted({v for v in seen if 0 < v < 1})
-    assert len(between) >= 3, seen[:50]                       # the bar moved while the race trained
+    assert len(between) >= 3, seen[:50]  # the bar moved while the race trained
     assert console_errors == []
     assert offline_guard == []
 
 
-def test_y_equals_2x_paths_on_the_contour_and_a_divergence_marker(page, live_server, console_errors, offline_guard,
-                                                                 screenshot):
+def test_y_equals_2x_paths_on_the_contour_and_a_divergence_marker(
+    page, live_server, console_errors, offline_guard, screenshot
+):
     open_race(page, live_server)
     choose_problem(page, "y2x", "y = 2x")
-    set_contestant(page, 0, lr=1.0)                            # SGD with lr 1.0 diverges on note 000's problem
+    set_contestant(page, 0, lr=1.0)  # SGD with lr 1.0 diverges on note 000's problem
     page.fill("[data-testid=steps-input]", "300")
     steps = run_race(page)
     paths = traces(page, "contour-chart", "path")
     assert len(paths) == 4
-    assert all(t["finite"] >= 2 for t in paths)               # every contestant's path is drawn, the diverging one too
-    assert paths[1]["finite"] == steps + 1                    # a calm one: every step
+    assert all(t["finite"] >= 2 for t in paths)  # every contestant's path is drawn, the diverging one too
+    assert paths[1]["finite"] == steps + 1  # a calm one: every step
     contour = page.evaluate("document.querySelector('[data-testid=contour-chart]').layout.images[0]")
-    assert contour["source"].startswith("data:image/png") and contour["layer"] == "below"   # drawn once, under the paths
-    axes = page.evaluate("[document.querySelector('[data-testid=contour-chart]').layout.xaxis.title.text,"
-                         " document.querySelector('[data-testid=contour-chart]').layout.yaxis.title.text]")
+    assert contour["source"].startswith("data:image/png") and contour["layer"] == "below"  # drawn once, under the paths
+    axes = page.evaluate(
+        "[document.querySelector('[data-testid=contour-chart]').layout.xaxis.title.text,"
+        " document.querySelector('[data-testid=contour-chart]').layout.yaxis.title.text]"
+    )
     assert axes == ["w", "b"]
     marker = page.locator("[data-testid=divergence-marker]")
     assert marker.count() == 1 and marker.is_visible()
     step = int(re.search(r"diverged at step (\d+)", marker.inner_text()).group(1))
     assert 0 < step < steps
-    diverged = page.evaluate("document.querySelector('[data-testid=loss-chart]').data.find((t) => t.meta === 'diverged')")
+    diverged = page.evaluate(
+        "document.querySelector('[data-testid=loss-chart]').data.find((t) => t.meta === 'diverged')"
+    )
     assert diverged["x"] == [step]
     notes = page.evaluate("document.querySelector('[data-testid=loss-chart]').layout.annotations.map((a) => a.text)")
     assert any(f"diverged at step {step}" in n for n in notes)
@@ -144,7 +158,7 @@ def test_y_equals_2x_paths_on_the_contour_and_a_divergence_marker(page, live_ser
 def test_a_race_on_a_2d_function(page, live_server, console_errors, offline_guard, screenshot):
     open_race(page, live_server)
     choose_problem(page, "rosenbrock", "Rosenbrock")
-    assert page.locator("[data-testid=contestant-batch]").count() == 0      # no data, no batches
+    assert page.locator("[data-testid=contestant-batch]").count() == 0  # no data, no batches
     steps = run_race(page)
     paths = traces(page, "contour-chart", "path")
     assert len(paths) == 4 and all(t["n"] == steps + 1 for t in paths)
@@ -168,7 +182,7 @@ def test_contestants_can_be_added_and_removed_between_2_and_8(page, live_server,
     assert cards.count() == 8
     chosen = cards.locator("[data-testid=contestant-optimizer]").evaluate_all("(s) => s.map((x) => x.value)")
     assert {"nesterov", "adamw", "adagrad"} <= set(chosen)
-    for i in range(8):                                          # every card shows its update rule and schedule
+    for i in range(8):  # every card shows its update rule and schedule
         assert cards.nth(i).locator("[data-testid=contestant-equations] .katex").count() >= 2
     set_contestant(page, 7, optimizer="adam")
     page.locator("[data-testid=contestant]").nth(7).locator("[data-testid=contestant-schedule]").select_option("cosine")
@@ -197,7 +211,7 @@ def test_playback_scrub_log_toggle_and_url_state(page, live_server, console_erro
     assert page.evaluate("document.querySelector('[data-testid=loss-chart]').layout.yaxis.type") == "linear"
     url = page.url
     assert "problem=xor" in url and "steps=120" in url and "c=" in url and "spec=" in url and "log=0" in url
-    page.goto(url)                                               # the link reproduces the race's setup
+    page.goto(url)  # the link reproduces the race's setup
     page.wait_for_selector("[data-testid=race-start]:not([disabled])")
     assert page.input_value("[data-testid=problem-select]") == "xor"
     assert page.input_value("[data-testid=steps-input]") == "120"

@@ -17,12 +17,7 @@ def test_chromium_renders_a_page(page, console_errors, offline_guard):
 
 
 def test_console_errors_catches_errors(page, console_errors):
-    page.goto(
-        data_url(
-            "<!doctype html><h1>x</h1>"
-            "<script>console.error('boom'); throw new Error('kaput');</script>"
-        )
-    )
+    page.goto(data_url("<!doctype html><h1>x</h1><script>console.error('boom'); throw new Error('kaput');</script>"))
     for _ in range(50):  # events arrive asynchronously; waiting pumps them
         if len(console_errors) >= 2:
             break

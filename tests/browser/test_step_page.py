@@ -11,10 +11,8 @@ import json
 import re
 import statistics
 
-import pytest
-
 NOTES_PHASES = ["z1", "a1", "z2", "a2", "loss", "delta2", "delta1", "grad2", "grad1", "update"]
-SETTLE_MS = 700   # Plotly's bar transition is 300 ms; the node ring pulse 600 ms
+SETTLE_MS = 700  # Plotly's bar transition is 300 ms; the node ring pulse 600 ms
 
 
 def num(page, testid: str) -> str:
@@ -75,21 +73,23 @@ def test_notes_worked_example_by_keyboard(live_server, page, console_errors, off
         if phase == "delta2":
             assert num(page, "num-delta-2-1") == "-0.111"
             checks = page.get_by_test_id("notes-check").inner_text()
-            assert "0.247" in checks and "0.2475" in checks      # sigma'(0.2): printed vs exact
+            assert "0.247" in checks and "0.2475" in checks  # sigma'(0.2): printed vs exact
             math = page.get_by_test_id("math").inner_text().replace("\u2212", "-")
             assert "0.550" in math and "1.000" in math and "0.248" in math and "-0.111" in math
         if phase == "delta1":
             assert [num(page, "num-delta-1-1"), num(page, "num-delta-1-2")] == ["-0.011", "-0.016"]
             checks = page.get_by_test_id("notes-check").inner_text()
-            assert "0.2494" in checks and "0.2445" in checks     # sigma'(0.1), sigma'(0.3): the README's slip
+            assert "0.2494" in checks and "0.2445" in checks  # sigma'(0.1), sigma'(0.3): the README's slip
         if phase == "grad2":
             assert [num(page, "num-dW-2-1-1"), num(page, "num-dW-2-1-2")] == ["-0.058", "-0.064"]
             assert num(page, "num-db-2-1") == "-0.111"
         if phase == "grad1":
-            assert [[num(page, f"num-dW-1-{j}-{k}") for k in (1, 2)] for j in (1, 2)] == \
-                [["-0.006", "-0.009"], ["-0.008", "-0.013"]]
+            assert [[num(page, f"num-dW-1-{j}-{k}") for k in (1, 2)] for j in (1, 2)] == [
+                ["-0.006", "-0.009"],
+                ["-0.008", "-0.013"],
+            ]
         if phase == "update":
-            assert num(page, "num-after-W-2-1-1") == "0.429"      # 0.4 - 0.5 x (-0.0585)
+            assert num(page, "num-after-W-2-1-1") == "0.429"  # 0.4 - 0.5 x (-0.0585)
     assert "δ" in seen["delta2"] and "Loss" in seen["loss"]
     # The next step's forward pass follows the update.
     page.keyboard.press("ArrowRight")
@@ -155,15 +155,15 @@ def test_presentation_mode_at_1024x768(live_server, page, console_errors, offlin
 
 def test_predict_first_hides_then_reveals(live_server, page, console_errors, offline_guard, screenshot):
     open_step(page, live_server, "?present=1&predict=1", size=(1024, 768))
-    page.keyboard.press("ArrowRight")      # reveals z1
+    page.keyboard.press("ArrowRight")  # reveals z1
     wait_rendered(page, 0, "z1", 1)
-    page.keyboard.press("ArrowRight")      # a1, hidden
+    page.keyboard.press("ArrowRight")  # a1, hidden
     wait_rendered(page, 0, "a1", 0)
     assert num(page, "num-a-1-1") == "?"
     assert page.get_by_test_id("predict-banner").is_visible()
     page.wait_for_timeout(SETTLE_MS)
     screenshot(page, "step-present-predict-hidden", full_page=False)
-    page.keyboard.press("ArrowRight")      # reveal
+    page.keyboard.press("ArrowRight")  # reveal
     wait_rendered(page, 0, "a1", 1)
     assert num(page, "num-a-1-1") == "0.525"
     assert console_errors == []
@@ -176,7 +176,7 @@ def test_reload_keeps_the_state(live_server, page, console_errors, offline_guard
     wait_rendered(page, 0, "z1")
     page.wait_for_selector("#step-root[data-loss=ready]")
     page.get_by_test_id("timeline").fill("2")
-    page.get_by_test_id("timeline").blur()         # a focused slider takes the arrow keys (a drag blurs it)
+    page.get_by_test_id("timeline").blur()  # a focused slider takes the arrow keys (a drag blurs it)
     wait_rendered(page, 2, "z1")
     for _ in range(6):
         page.keyboard.press("ArrowRight")
@@ -217,13 +217,13 @@ def test_edit_a_weight_recomputes_the_phase(live_server, page, console_errors, o
     page.get_by_test_id("edit-apply").click()
     page.wait_for_function(f"new URL(location.href).searchParams.get('spec') !== '{old_token}'")
     wait_rendered(page, 0, "z1")
-    assert num(page, "num-z-1-1") == "0.300"                 # 0.5 x 0.5 + 0.0625 x 0.8
-    assert num(page, "num-z-1-2") == "0.300"                 # unit 2 unchanged
+    assert num(page, "num-z-1-1") == "0.300"  # 0.5 x 0.5 + 0.0625 x 0.8
+    assert num(page, "num-z-1-2") == "0.300"  # unit 2 unchanged
     note = page.get_by_test_id("custom-note")
     assert note.is_visible() and "0.100 → 0.500" in note.inner_text().replace("\u2212", "-")
     page.keyboard.press("ArrowRight")
     wait_rendered(page, 0, "a1")
-    assert num(page, "num-a-1-1") == "0.574"                 # sigma(0.3)
+    assert num(page, "num-a-1-1") == "0.574"  # sigma(0.3)
     page.wait_for_timeout(SETTLE_MS)
     screenshot(page, "step-normal-edited-weight")
     assert console_errors == []
@@ -234,10 +234,10 @@ def test_settings_panel_builds_a_new_network(live_server, page, console_errors, 
     open_step(page, live_server)
     page.locator("#spec-form [name=layers]").fill("2, 3, 3, 1")
     page.locator("#spec-form [name=layers]").dispatch_event("change")
-    page.wait_for_function("document.querySelectorAll('#spec-form [name=act]').length === 3")   # the HTMX fragment
+    page.wait_for_function("document.querySelectorAll('#spec-form [name=act]').length === 3")  # the HTMX fragment
     page.locator("#spec-form [name=keep_weights]").uncheck()
     page.locator("#spec-form [name=optimizer]").select_option("momentum")
-    page.wait_for_selector("#spec-form [data-hyper=beta]")                                    # the HTMX fragment
+    page.wait_for_selector("#spec-form [data-hyper=beta]")  # the HTMX fragment
     page.get_by_test_id("apply").click()
     page.wait_for_function("document.getElementById('phase-dots').children.length === 14")
     wait_rendered(page, 0, "z1")
@@ -289,7 +289,9 @@ def test_spiral_redraw_time(live_server, page, console_errors, offline_guard, sc
             page.keyboard.press("ArrowRight")
             wait_rendered(page, rounds, phase)
             page.wait_for_timeout(350)
-            m = page.evaluate("[window.__lastRedrawMs, window.__lastMainMs, window.__lastChartsMs, window.__lastFrameMs]")
+            m = page.evaluate(
+                "[window.__lastRedrawMs, window.__lastMainMs, window.__lastChartsMs, window.__lastFrameMs]"
+            )
             for series, value in zip((redraw, main, charts, frame), m):
                 series.append(value)
             if rounds == 0:
@@ -299,8 +301,10 @@ def test_spiral_redraw_time(live_server, page, console_errors, offline_guard, sc
     calib = page.evaluate("""() => { const t0 = performance.now(); let s = 0;
         for (let i = 1; i < 5e6; i++) s += Math.sqrt(i); return [performance.now() - t0, s]; }""")[0]
     med = statistics.median
-    print(f"\nspiral 2-8-8-1, one phase redraw (ms, n = {len(redraw)}): median {med(redraw):.1f}, max {max(redraw):.1f}"
-          f" = main content (DOM, KaTeX, SVG) median {med(main):.1f} + charts (Plotly.react) median {med(charts):.1f};"
-          f" key to charts drawn, incl. one paint, median {med(frame):.1f}; calibration loop {calib:.1f} ms")
+    print(
+        f"\nspiral 2-8-8-1, one phase redraw (ms, n = {len(redraw)}): median {med(redraw):.1f}, max {max(redraw):.1f}"
+        f" = main content (DOM, KaTeX, SVG) median {med(main):.1f} + charts (Plotly.react) median {med(charts):.1f};"
+        f" key to charts drawn, incl. one paint, median {med(frame):.1f}; calibration loop {calib:.1f} ms"
+    )
     assert console_errors == []
     assert offline_guard == []

@@ -3,6 +3,7 @@
 The finite differences are taken here, by a plain loop over every parameter, of `backprop.objective`; nothing
 from engine.gradcheck is used, so these tests hold whichever gradient checker the product ships.
 """
+
 import warnings
 
 import numpy as np
@@ -18,7 +19,8 @@ RTOL, ATOL = 1e-6, 1e-9
 
 HIDDEN = [name for name, act in ACTIVATIONS.items() if not act.output_only]
 OUTPUT_LOSS = [("sigmoid", "bce"), ("softmax", "cross_entropy")] + [
-    (out, loss) for out in ("sigmoid", "tanh", "linear", "softmax") for loss in ("mse", "half_mse")]
+    (out, loss) for out in ("sigmoid", "tanh", "linear", "softmax") for loss in ("mse", "half_mse")
+]
 
 
 def test_the_registries_are_what_the_pairs_above_cover():
@@ -29,12 +31,15 @@ def test_the_registries_are_what_the_pairs_above_cover():
 
 # ---- helpers -------------------------------------------------------------------------------------------------
 
+
 def random_network(hidden, output, loss, seed, sizes=(3, 5, 4, 3)):
     """A 3-layer network, weights of both signs bounded away from 0 (so l1's |W| is differentiable there)."""
     net = Network(sizes, (hidden, hidden, output), loss)
     rng = np.random.default_rng(seed)
-    Ws = tuple(rng.choice([-1.0, 1.0], (n_out, n_in)) * rng.uniform(0.2, 0.9, (n_out, n_in))
-               for n_in, n_out in zip(sizes[:-1], sizes[1:]))
+    Ws = tuple(
+        rng.choice([-1.0, 1.0], (n_out, n_in)) * rng.uniform(0.2, 0.9, (n_out, n_in))
+        for n_in, n_out in zip(sizes[:-1], sizes[1:])
+    )
     bs = tuple(rng.uniform(-0.5, 0.5, n_out) for n_out in sizes[1:])
     return net, Params(Ws, bs)
 
@@ -83,6 +88,7 @@ def assert_no_kinks(net, params, X, masks=None, keep_prob=None):
 
 # ---- (a) dW, db against central differences ------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("output,loss", OUTPUT_LOSS)
 @pytest.mark.parametrize("hidden", HIDDEN)
 def test_gradients_match_central_differences(hidden, output, loss):
@@ -97,15 +103,17 @@ def test_gradients_match_central_differences(hidden, output, loss):
 
 
 @pytest.mark.parametrize("l2,l1", [(0.3, 0.0), (0.0, 0.2), (0.1, 0.05)])
-@pytest.mark.parametrize("hidden,output,loss", [("tanh", "sigmoid", "bce"), ("relu", "softmax", "cross_entropy"),
-                                                ("leaky_relu", "linear", "mse")])
+@pytest.mark.parametrize(
+    "hidden,output,loss",
+    [("tanh", "sigmoid", "bce"), ("relu", "softmax", "cross_entropy"), ("leaky_relu", "linear", "mse")],
+)
 def test_gradients_with_l2_and_l1_penalties(hidden, output, loss, l2, l1):
     net, params = random_network(hidden, output, loss, seed=7)
     X, Y = random_batch(loss, seed=7)
-    assert min(float(np.min(np.abs(W))) for W in params.W) >= 0.2   # |W| is smooth away from 0
+    assert min(float(np.min(np.abs(W))) for W in params.W) >= 0.2  # |W| is smooth away from 0
     assert_no_kinks(net, params, X)
     bp = backprop(net, params, X, Y, l2=l2, l1=l1)
-    expected_penalty = 0.5 * l2 * sum(np.sum(W ** 2) for W in params.W) + l1 * sum(np.sum(np.abs(W)) for W in params.W)
+    expected_penalty = 0.5 * l2 * sum(np.sum(W**2) for W in params.W) + l1 * sum(np.sum(np.abs(W)) for W in params.W)
     assert bp.penalty == pytest.approx(expected_penalty, rel=1e-14)
     dW_num, db_num = numeric_gradient(lambda p: objective(net, p, X, Y, l2=l2, l1=l1), params)
     assert_gradients_match(bp, dW_num, db_num)
@@ -122,9 +130,9 @@ def test_gradients_with_fixed_dropout_masks(hidden, keep):
     X, Y = random_batch("bce", seed=11, m=8)
     rng = np.random.default_rng(3)
     masks = [(rng.random((8, n)) < p).astype(float) if p < 1 else None for n, p in zip(net.layers[1:3], keep)]
-    masks.append(None)                                         # the output layer never drops
+    masks.append(None)  # the output layer never drops
     keep_prob = [keep[0], keep[1], 1.0]
-    assert masks[0].min() == 0.0 and masks[0].max() == 1.0      # some units really are dropped
+    assert masks[0].min() == 0.0 and masks[0].max() == 1.0  # some units really are dropped
     assert_no_kinks(net, params, X, masks, keep_prob)
     bp = backprop(net, params, X, Y, l2=0.05, masks=masks, keep_prob=keep_prob)
     dW_num, db_num = numeric_gradient(lambda p: objective(net, p, X, Y, 0.05, 0.0, masks, keep_prob), params)
@@ -144,7 +152,7 @@ def test_objective_is_the_losses_formula(output, loss):
     X, Y = random_batch(loss, seed=5)
     a = X
     for W, b, name in zip(params.W, params.b, net.activations):
-        z = W @ a.T + b[:, None]                                   # column vectors, as the notes write them
+        z = W @ a.T + b[:, None]  # column vectors, as the notes write them
         if name == "sigmoid":
             a = (1 / (1 + np.exp(-z))).T
         elif name == "softmax":
@@ -165,11 +173,12 @@ def test_objective_is_the_losses_formula(output, loss):
 
 # ---- (b) delta^l is dl_i/dz^l for one sample -----------------------------------------------------------------
 
+
 def loss_from_layer(net, params, l, z, y):
     """l_i as a function of z^l alone: carry on the forward pass from layer l, then the per-sample loss."""
-    for k in range(l, net.depth):
-        if k > l:
-            z = params.W[k] @ a + params.b[k]
+    a = ACTIVATIONS[net.activations[l]].f(z[None, :])[0]
+    for k in range(l + 1, net.depth):
+        z = params.W[k] @ a + params.b[k]
         a = ACTIVATIONS[net.activations[k]].f(z[None, :])[0]
     return float(net.loss_fn.per_sample(z[None, :], a[None, :], y[None, :])[0])
 
@@ -181,7 +190,7 @@ def test_delta_is_the_per_sample_derivative_with_respect_to_z(hidden, output, lo
     X, Y = random_batch(loss, seed=21, m=5)
     assert_no_kinks(net, params, X)
     bp = backprop(net, params, X, Y)
-    i = 3                                             # one sample of the batch; delta is not divided by m
+    i = 3  # one sample of the batch; delta is not divided by m
     for l, layer in enumerate(bp.layers):
         z = layer.z[i].copy()
         numeric = np.zeros_like(z)
@@ -189,29 +198,33 @@ def test_delta_is_the_per_sample_derivative_with_respect_to_z(hidden, output, lo
             up, down = z.copy(), z.copy()
             up[k] += EPS
             down[k] -= EPS
-            numeric[k] = (loss_from_layer(net, params, l, up, Y[i]) - loss_from_layer(net, params, l, down, Y[i])) \
-                / (2 * EPS)
+            numeric[k] = (loss_from_layer(net, params, l, up, Y[i]) - loss_from_layer(net, params, l, down, Y[i])) / (
+                2 * EPS
+            )
         np.testing.assert_allclose(layer.delta[i], numeric, rtol=RTOL, atol=ATOL, err_msg=f"delta^{l + 1}")
         # and dW^l, db^l are the batch means of delta_i a_i^T, delta_i
         a_prev = X if l == 0 else bp.layers[l - 1].a
-        np.testing.assert_allclose(layer.dW, np.mean([np.outer(d, a) for d, a in zip(layer.delta, a_prev)], axis=0),
-                                   rtol=1e-13, atol=1e-16)
+        np.testing.assert_allclose(
+            layer.dW, np.mean([np.outer(d, a) for d, a in zip(layer.delta, a_prev)], axis=0), rtol=1e-13, atol=1e-16
+        )
         np.testing.assert_allclose(layer.db, layer.delta.mean(axis=0), rtol=1e-13, atol=1e-16)
 
 
 # ---- (c) note 002's worked example ---------------------------------------------------------------------------
 
+
 def worked_example():
     """x = [0.5, 0.8], y = 1; weights chosen so z_h = [0.1, 0.3], w_o = [0.4, 0.6] and z_o = 0.2."""
     net = Network((2, 2, 1), ("sigmoid", "sigmoid"), "half_mse")
     b_o = 0.2 - 0.4 * sigmoid(0.1) - 0.6 * sigmoid(0.3)
-    params = Params((np.array([[0.1, 0.0625], [0.2, 0.25]]), np.array([[0.4, 0.6]])),
-                    (np.array([0.0, 0.0]), np.array([b_o])))
+    params = Params(
+        (np.array([[0.1, 0.0625], [0.2, 0.25]]), np.array([[0.4, 0.6]])), (np.array([0.0, 0.0]), np.array([b_o]))
+    )
     return net, params, backprop(net, params, np.array([[0.5, 0.8]]), np.array([[1.0]]))
 
 
 def r3(values):
-    return np.round(np.asarray(values, dtype=float), 3) + 0.0   # + 0.0 turns -0.0 into 0.0
+    return np.round(np.asarray(values, dtype=float), 3) + 0.0  # + 0.0 turns -0.0 into 0.0
 
 
 def test_worked_example_forward_pass():
@@ -259,7 +272,7 @@ def test_worked_example_delta_follows_the_notes_formulas_exactly():
     _, params, bp = worked_example()
     hidden, out = bp.layers
     a_o, a_h = out.a[0, 0], hidden.a[0]
-    delta_o = (a_o - 1.0) * a_o * (1 - a_o)                      # (a_L - y) (.) sigma'(z_L)
+    delta_o = (a_o - 1.0) * a_o * (1 - a_o)  # (a_L - y) (.) sigma'(z_L)
     assert out.delta[0, 0] == pytest.approx(delta_o, rel=1e-15)
     np.testing.assert_allclose(hidden.delta[0], np.array([0.4, 0.6]) * delta_o * a_h * (1 - a_h), rtol=1e-15)
     np.testing.assert_allclose(out.dW[0], delta_o * a_h, rtol=1e-15)
@@ -270,11 +283,18 @@ def test_worked_example_delta_follows_the_notes_formulas_exactly():
 
 SATURATED = {
     # one layer; rows of W pick z = +-800 for the two samples x = [1, 0], [-1, 0]
-    "bce": (Network((2, 2), ("sigmoid",), "bce"), np.array([[800.0, 0.0], [-800.0, 0.0]]),
-            np.array([[0.0, 1.0], [1.0, 0.0]]), np.array([[1.0, 0.0], [0.0, 1.0]])),
-    "cross_entropy": (Network((2, 3), ("softmax",), "cross_entropy"), np.array([[800.0, 0.0], [-800.0, 0.0],
-                                                                                 [0.0, 0.0]]),
-                      np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]]), np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])),
+    "bce": (
+        Network((2, 2), ("sigmoid",), "bce"),
+        np.array([[800.0, 0.0], [-800.0, 0.0]]),
+        np.array([[0.0, 1.0], [1.0, 0.0]]),
+        np.array([[1.0, 0.0], [0.0, 1.0]]),
+    ),
+    "cross_entropy": (
+        Network((2, 3), ("softmax",), "cross_entropy"),
+        np.array([[800.0, 0.0], [-800.0, 0.0], [0.0, 0.0]]),
+        np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]]),
+        np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]),
+    ),
 }
 
 

@@ -25,7 +25,16 @@ def _same(a: Dataset, b: Dataset) -> bool:
 
 def test_registry_names_and_features():
     assert set(DATASETS) == {
-        "xor", "xor_cloud", "circles", "moons", "gaussians", "spiral", "linear", "plane", "sine", "digits",
+        "xor",
+        "xor_cloud",
+        "circles",
+        "moons",
+        "gaussians",
+        "spiral",
+        "linear",
+        "plane",
+        "sine",
+        "digits",
     }
     assert all(name == info.name for name, info in DATASETS.items())
     assert FEATURES == ("x1", "x2", "x1^2", "x2^2", "x1x2", "sin_x1", "sin_x2")
@@ -105,9 +114,7 @@ def test_labels_agree_with_Y(name):
 
 
 @pytest.mark.parametrize("name", RANDOM)
-@pytest.mark.parametrize(
-    "n, test_fraction, m_test", [(100, 0.25, 25), (100, 0.0, 0), (10, 0.33, 3), (4, 0.1, 0)]
-)
+@pytest.mark.parametrize("n, test_fraction, m_test", [(100, 0.25, 25), (100, 0.0, 0), (10, 0.33, 3), (4, 0.1, 0)])
 def test_split_sizes(name, n, test_fraction, m_test):
     data = make_dataset(name, n=n, test_fraction=test_fraction)
     assert len(data.X_train) == n - m_test and len(data.Y_train) == n - m_test
@@ -291,10 +298,12 @@ def test_make_custom_errors_name_their_field(X, Y, field):
 def test_add_features_values_in_given_order():
     X = np.array([[1.0, 2.0], [-0.5, 3.0]])
     out = add_features(X, ["x1x2", "x1", "sin_x2", "x2^2", "x1^2", "x2", "sin_x1"])
-    expected = np.array([
-        [2.0, 1.0, np.sin(2.0), 4.0, 1.0, 2.0, np.sin(1.0)],
-        [-1.5, -0.5, np.sin(3.0), 9.0, 0.25, 3.0, np.sin(-0.5)],
-    ])
+    expected = np.array(
+        [
+            [2.0, 1.0, np.sin(2.0), 4.0, 1.0, 2.0, np.sin(1.0)],
+            [-1.5, -0.5, np.sin(3.0), 9.0, 0.25, 3.0, np.sin(-0.5)],
+        ]
+    )
     assert out.shape == (2, 7) and out.dtype == np.float64
     assert np.allclose(out, expected, rtol=0, atol=1e-15)
 

@@ -10,8 +10,7 @@ from engine import gradcheck
 from engine.activations import ACTIVATIONS
 from engine.backprop import backprop
 from engine.experiment import prepare, state_at
-from engine.gradcheck import (GradCheck, check_experiment, difference, gradient_check, parameter_names,
-                              relative_error)
+from engine.gradcheck import GradCheck, check_experiment, difference, gradient_check, parameter_names, relative_error
 from engine.losses import LOSSES
 from engine.network import Network, Params, init_params, validate_network
 from engine.spec import experiment_from_dict
@@ -65,7 +64,7 @@ def test_backprop_passes_the_check(hidden, output, loss, l2, l1):
     result = gradient_check(net, params, X, Y, l2=l2, l1=l1)
     assert result.difference < 1e-7, f"difference {result.difference:.3g}, worst {result.worst}"
     assert result.passed and result.threshold == 1e-7 and result.epsilon == 1e-7
-    assert np.linalg.norm(result.analytic) > 1e-3     # a real gradient, not 0 == 0
+    assert np.linalg.norm(result.analytic) > 1e-3  # a real gradient, not 0 == 0
     np.testing.assert_array_equal(result.index, np.arange(net.n_params))
     assert list(result.names) == parameter_names(net)
 
@@ -97,7 +96,7 @@ def test_sampled_check_is_seeded():
     b = gradient_check(net, params, X, Y, max_params=7, seed=3)
     c = gradient_check(net, params, X, Y, max_params=7, seed=4)
     assert a.index.size == len(a.names) == a.analytic.size == a.numeric.size == a.relative_error.size == 7
-    assert np.all(np.diff(a.index) > 0)                     # sorted, no repeats
+    assert np.all(np.diff(a.index) > 0)  # sorted, no repeats
     np.testing.assert_array_equal(a.index, b.index)
     np.testing.assert_array_equal(a.numeric, b.numeric)
     assert not np.array_equal(a.index, c.index)
@@ -126,8 +125,7 @@ def test_parameter_names_follow_the_flat_order():
     theta = params.flat()
     for index, name in enumerate(names):
         kind, layer, rest = name[0], int(name[1]), name[3:-1]
-        value = params.W[layer - 1][tuple(map(int, rest.split(",")))] if kind == "W" \
-            else params.b[layer - 1][int(rest)]
+        value = params.W[layer - 1][tuple(map(int, rest.split(",")))] if kind == "W" else params.b[layer - 1][int(rest)]
         assert theta[index] == value, name
 
 
@@ -168,9 +166,14 @@ def test_epsilon_range_is_inclusive(epsilon):
     assert gradient_check(net, params, X, Y, epsilon=epsilon, max_params=2).epsilon == epsilon
 
 
-SPEC = {"network": {"layers": [2, 4, 1], "activations": ["tanh", "sigmoid"], "loss": "bce"},
-        "data": {"dataset": "moons", "n": 40}, "l2": 0.01, "l1": 0.001, "dropout": [0.5],
-        "optimizer": {"name": "sgd", "lr": 0.5}}
+SPEC = {
+    "network": {"layers": [2, 4, 1], "activations": ["tanh", "sigmoid"], "loss": "bce"},
+    "data": {"dataset": "moons", "n": 40},
+    "l2": 0.01,
+    "l1": 0.001,
+    "dropout": [0.5],
+    "optimizer": {"name": "sgd", "lr": 0.5},
+}
 
 
 @pytest.mark.parametrize("t", [0, 7])
@@ -180,7 +183,7 @@ def test_check_experiment_uses_theta_t_and_the_full_training_set(t):
     assert result.passed, f"difference {result.difference:.3g}"
     prep = prepare(spec)
     params = Params.from_flat(prep.net, state_at(spec, t).theta[0])
-    bp = backprop(prep.net, params, prep.X, prep.Y, spec.l2, spec.l1)   # no dropout masks
+    bp = backprop(prep.net, params, prep.X, prep.Y, spec.l2, spec.l1)  # no dropout masks
     np.testing.assert_array_equal(result.analytic, Params(bp.grad_W, bp.grad_b).flat())
 
 
@@ -189,8 +192,10 @@ def test_check_experiment_moves_with_t():
     assert not np.array_equal(check_experiment(spec, t=0).analytic, check_experiment(spec, t=7).analytic)
 
 
-@pytest.mark.parametrize("field, kwargs", [("t", {"t": -1}), ("k", {"k": 1}), ("epsilon", {"epsilon": 1.0}),
-                                           ("max_params", {"max_params": 0})])
+@pytest.mark.parametrize(
+    "field, kwargs",
+    [("t", {"t": -1}), ("k", {"k": 1}), ("epsilon", {"epsilon": 1.0}), ("max_params", {"max_params": 0})],
+)
 def test_check_experiment_validation(field, kwargs):
     with pytest.raises(ValueError, match=field):
         check_experiment(experiment_from_dict(SPEC), **kwargs)

@@ -1,5 +1,6 @@
 """The 2-D test functions and their race: analytic gradients against central differences, minima where the
 formulas put them, the optimizers' own update rules, divergence, and a fair race (same start, same gradients)."""
+
 import numpy as np
 import pytest
 
@@ -10,9 +11,15 @@ from engine.schedules import learning_rates
 from engine.spec import optimizer_from_dict
 
 NAMES = list(PROBLEMS)
-EVERY_OPTIMIZER = [{"name": "sgd", "lr": 0.001}, {"name": "momentum", "lr": 0.01}, {"name": "nesterov", "lr": 0.001},
-                   {"name": "rmsprop", "lr": 0.01}, {"name": "adam", "lr": 0.05}, {"name": "adamw", "lr": 0.05},
-                   {"name": "adagrad", "lr": 0.5}]
+EVERY_OPTIMIZER = [
+    {"name": "sgd", "lr": 0.001},
+    {"name": "momentum", "lr": 0.01},
+    {"name": "nesterov", "lr": 0.001},
+    {"name": "rmsprop", "lr": 0.01},
+    {"name": "adam", "lr": 0.05},
+    {"name": "adamw", "lr": 0.05},
+    {"name": "adagrad", "lr": 0.5},
+]
 
 
 def numeric_grad(f, theta, h=1e-6):
@@ -73,13 +80,13 @@ def test_the_saddle_is_a_saddle():
     origin = np.zeros(2)
     np.testing.assert_array_equal(p.grad(origin), 0.0)
     h = 1e-3
-    assert p.f(np.array([h, 0.0])) > p.f(origin) > p.f(np.array([0.0, h]))     # up along x, down along y
+    assert p.f(np.array([h, 0.0])) > p.f(origin) > p.f(np.array([0.0, h]))  # up along x, down along y
     assert p.f(origin) == 0.25
 
 
 def test_ravine_is_ill_conditioned_as_documented():
     p = PROBLEMS["ravine"]
-    H = np.column_stack([numeric_grad(lambda th: p.grad(th)[..., i], np.zeros((1, 2)), 1e-4)[0] for i in range(2)])
+    H = np.column_stack([numeric_grad(lambda th, i=i: p.grad(th)[..., i], np.zeros((1, 2)), 1e-4)[0] for i in range(2)])
     np.testing.assert_allclose(np.linalg.eigvalsh(H), [1.0, problems.KAPPA], rtol=1e-6)
 
 
@@ -99,9 +106,9 @@ def test_adam_state_is_recorded_as_the_optimizer_keeps_it():
     run = function_race("beale", [{"name": "adam", "lr": 0.05}], 3)[0]
     g0 = PROBLEMS["beale"].grad(np.array(PROBLEMS["beale"].start))
     np.testing.assert_allclose(run.grad[0], g0)
-    np.testing.assert_allclose(run.states["m_hat"][0], g0)           # bias correction undoes (1 - beta1) at t = 1
-    np.testing.assert_allclose(run.states["v_hat"][0], g0 ** 2)
-    np.testing.assert_allclose(run.update[0], -0.05 * g0 / (np.abs(g0) + 1e-8))   # so the first step is lr sign(g)
+    np.testing.assert_allclose(run.states["m_hat"][0], g0)  # bias correction undoes (1 - beta1) at t = 1
+    np.testing.assert_allclose(run.states["v_hat"][0], g0**2)
+    np.testing.assert_allclose(run.update[0], -0.05 * g0 / (np.abs(g0) + 1e-8))  # so the first step is lr sign(g)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -128,8 +135,8 @@ def test_a_diverging_contestant_is_marked_and_the_others_race_on():
     # |1 - 0.1 * 25| = 1.5 per step across the ravine: |y| passes ESCAPE = 1e8 after about 46 steps
     assert sgd.diverged_at is not None and 30 < sgd.diverged_at < 60
     d = sgd.diverged_at
-    assert np.all(np.isfinite(sgd.path[:d + 1])) and np.all(np.isnan(sgd.path[d + 1:]))
-    assert np.all(np.isnan(sgd.loss[d + 1:])) and np.all(np.isnan(sgd.learning_rate[d:]))
+    assert np.all(np.isfinite(sgd.path[: d + 1])) and np.all(np.isnan(sgd.path[d + 1 :]))
+    assert np.all(np.isnan(sgd.loss[d + 1 :])) and np.all(np.isnan(sgd.learning_rate[d:]))
     assert adam.diverged_at is None
     assert np.all(np.isfinite(adam.loss)) and adam.loss[-1] < 1e-3
 
@@ -137,12 +144,14 @@ def test_a_diverging_contestant_is_marked_and_the_others_race_on():
 def test_overflow_is_divergence_too():
     run = function_race("rosenbrock", [{"name": "sgd", "lr": 0.5}], 50)[0]
     assert run.diverged_at is not None and run.diverged_at <= 5
-    assert np.isnan(run.loss[run.diverged_at + 1:]).all()
+    assert np.isnan(run.loss[run.diverged_at + 1 :]).all()
 
 
 def test_schedules_set_the_learning_rate_of_each_step():
-    opts = [{"name": "sgd", "lr": 0.001, "schedule": {"name": "cosine", "T": 50}},
-            {"name": "momentum", "lr": 0.01, "schedule": {"name": "step", "gamma": 0.5, "step_size": 10}}]
+    opts = [
+        {"name": "sgd", "lr": 0.001, "schedule": {"name": "cosine", "T": 50}},
+        {"name": "momentum", "lr": 0.01, "schedule": {"name": "step", "gamma": 0.5, "step_size": 10}},
+    ]
     runs = function_race("rosenbrock", opts, 60)
     np.testing.assert_allclose(runs[0].learning_rate, learning_rates("cosine", {"T": 50}, 0.001, 60))
     np.testing.assert_allclose(runs[1].learning_rate, learning_rates("step", {"gamma": 0.5, "step_size": 10}, 0.01, 60))
@@ -154,15 +163,18 @@ def test_a_custom_start_and_no_steps():
     assert run.loss.shape == (1,) and run.learning_rate.shape == (0,)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"problem": "himmelblau"}, "problem: unknown"),
-    ({"start": (1.0, 2.0, 3.0)}, "start"),
-    ({"start": (np.nan, 0.0)}, "start"),
-    ({"optimizers": []}, "optimizers"),
-    ({"optimizers": [{"name": "lbfgs"}]}, "optimizer.name"),
-    ({"optimizers": [{"name": "adam", "lr": -1}]}, "optimizer.lr"),
-    ({"steps": -1}, "steps"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"problem": "himmelblau"}, "problem: unknown"),
+        ({"start": (1.0, 2.0, 3.0)}, "start"),
+        ({"start": (np.nan, 0.0)}, "start"),
+        ({"optimizers": []}, "optimizers"),
+        ({"optimizers": [{"name": "lbfgs"}]}, "optimizer.name"),
+        ({"optimizers": [{"name": "adam", "lr": -1}]}, "optimizer.lr"),
+        ({"steps": -1}, "steps"),
+    ],
+)
 def test_bad_input_raises_value_error_naming_the_field(kwargs, message):
     args = {"problem": "beale", "optimizers": [{"name": "sgd"}], "steps": 5, **kwargs}
     with pytest.raises(ValueError, match=message):

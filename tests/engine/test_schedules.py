@@ -1,4 +1,5 @@
 """Every learning-rate schedule against its formula for t = 0..300, and its parameter checks."""
+
 import math
 
 import numpy as np
@@ -20,7 +21,7 @@ def formula(name, t, lr, p):
         return lr * math.exp(-p["decay"] * t)
     if name == "cosine":
         if t > p["T"]:
-            return p["lr_min"]                      # held at lr_min once the half period is over
+            return p["lr_min"]  # held at lr_min once the half period is over
         return p["lr_min"] + 0.5 * (lr - p["lr_min"]) * (1 + math.cos(math.pi * t / p["T"]))
     raise AssertionError(f"no formula for {name}")
 
@@ -45,7 +46,7 @@ def test_schedule_follows_its_formula(name, given, lr):
     actual = learning_rates(name, given, lr, T_MAX + 1)
     assert actual.shape == (T_MAX + 1,)
     np.testing.assert_allclose(actual, expected, rtol=1e-14, atol=0)
-    assert actual[0] == pytest.approx(lr, rel=1e-15)                     # every schedule starts at lr
+    assert actual[0] == pytest.approx(lr, rel=1e-15)  # every schedule starts at lr
 
 
 def test_schedule_values_at_landmarks():
@@ -53,7 +54,7 @@ def test_schedule_values_at_landmarks():
     step = learning_rates("step", {"gamma": 0.5, "step_size": 100}, 0.2, 301)
     assert (step[99], step[100], step[199], step[200], step[300]) == (0.2, 0.1, 0.1, 0.05, 0.025)
     cosine = learning_rates("cosine", {"lr_min": 0.01, "T": 100}, 0.11, 301)
-    assert cosine[50] == pytest.approx(0.06, rel=1e-14)                   # halfway between lr and lr_min
+    assert cosine[50] == pytest.approx(0.06, rel=1e-14)  # halfway between lr and lr_min
     assert cosine[100] == pytest.approx(0.01, rel=1e-14)
     assert np.all(cosine[100:] == cosine[100]) and np.all(np.diff(cosine[:101]) < 0)
     exponential = learning_rates("exponential", {"decay": 0.01}, 1.0, 301)
@@ -68,13 +69,24 @@ def test_defaults_resolve_through_the_spec(name):
 
 
 BAD = [
-    ("step", {"gamma": 0.0}, "gamma"), ("step", {"gamma": 1.5}, "gamma"), ("step", {"gamma": -0.5}, "gamma"),
-    ("step", {"step_size": 0}, "step_size"), ("step", {"step_size": 2.5}, "step_size"),
-    ("step", {"step_size": -3}, "step_size"), ("exponential", {"decay": -0.1}, "decay"),
-    ("cosine", {"lr_min": -0.001}, "lr_min"), ("cosine", {"T": 0}, "T"), ("cosine", {"T": 10.5}, "T"),
-    ("cosine", {"T": float("nan")}, "T"), ("exponential", {"decay": float("inf")}, "decay"),
-    ("step", {"gamma": "0.5"}, "gamma"), ("step", {"gamma": True}, "gamma"), ("cosine", {"T": None}, "T"),
-    ("constant", {"gamma": 0.5}, "gamma"), ("cosine", {"decay": 0.1}, "decay"), ("step", {"T": 10}, "T"),
+    ("step", {"gamma": 0.0}, "gamma"),
+    ("step", {"gamma": 1.5}, "gamma"),
+    ("step", {"gamma": -0.5}, "gamma"),
+    ("step", {"step_size": 0}, "step_size"),
+    ("step", {"step_size": 2.5}, "step_size"),
+    ("step", {"step_size": -3}, "step_size"),
+    ("exponential", {"decay": -0.1}, "decay"),
+    ("cosine", {"lr_min": -0.001}, "lr_min"),
+    ("cosine", {"T": 0}, "T"),
+    ("cosine", {"T": 10.5}, "T"),
+    ("cosine", {"T": float("nan")}, "T"),
+    ("exponential", {"decay": float("inf")}, "decay"),
+    ("step", {"gamma": "0.5"}, "gamma"),
+    ("step", {"gamma": True}, "gamma"),
+    ("cosine", {"T": None}, "T"),
+    ("constant", {"gamma": 0.5}, "gamma"),
+    ("cosine", {"decay": 0.1}, "decay"),
+    ("step", {"T": 10}, "T"),
 ]
 
 

@@ -1,4 +1,5 @@
 """Spec validation: every bad field raises ValueError whose message starts with the field's name."""
+
 import base64
 import json
 import math
@@ -33,16 +34,23 @@ def test_the_base_spec_is_valid():
 BAD = {
     # network
     "too few layers": (net(layers=[2], activations=[]), "layers"),
-    "too many hidden layers": (net(layers=[2] + [3] * (MAX_HIDDEN_LAYERS + 1) + [1],
-                                   activations=["tanh"] * (MAX_HIDDEN_LAYERS + 1) + ["sigmoid"]), "layers"),
+    "too many hidden layers": (
+        net(
+            layers=[2] + [3] * (MAX_HIDDEN_LAYERS + 1) + [1],
+            activations=["tanh"] * (MAX_HIDDEN_LAYERS + 1) + ["sigmoid"],
+        ),
+        "layers",
+    ),
     "zero units": (net(layers=[2, 0, 1]), "layers"),
     "fractional units": (net(layers=[2, 2.5, 1]), "layers"),
     "negative units": (net(layers=[2, -3, 1]), "layers"),
     "activation count": (net(activations=["sigmoid"]), "activations"),
     "unknown activation": (net(activations=["sigmoid", "swish"]), r"activations\[1\]"),
     "unknown hidden activation": (net(activations=["gelu", "sigmoid"]), r"activations\[0\]"),
-    "softmax on a hidden layer": (net(layers=[2, 3, 2], activations=["softmax", "softmax"], loss="cross_entropy"),
-                                  r"activations\[0\]"),
+    "softmax on a hidden layer": (
+        net(layers=[2, 3, 2], activations=["softmax", "softmax"], loss="cross_entropy"),
+        r"activations\[0\]",
+    ),
     "softmax with one unit": (net(activations=["tanh", "softmax"], loss="mse"), "activations"),
     "unknown loss": (net(loss="hinge"), "loss"),
     "bce without sigmoid output": (net(activations=["sigmoid", "linear"], loss="bce"), "loss"),
@@ -55,7 +63,7 @@ BAD = {
     "zero n": (with_(data={"dataset": "moons", "n": 0}), r"data\.n"),
     "fractional n": (with_(data={"dataset": "moons", "n": 10.5}), r"data\.n"),
     "text n": (with_(data={"dataset": "moons", "n": "100"}), r"data\.n"),
-    "huge n": (with_(data={"dataset": "moons", "n": 10 ** 6}), r"data\.n"),
+    "huge n": (with_(data={"dataset": "moons", "n": 10**6}), r"data\.n"),
     "negative noise": (with_(data={"dataset": "moons", "noise": -0.1}), r"data\.noise"),
     "nan noise": (with_(data={"dataset": "moons", "noise": math.nan}), r"data\.noise"),
     "negative data seed": (with_(data={"dataset": "moons", "seed": -2}), r"data\.seed"),
@@ -63,8 +71,7 @@ BAD = {
     # optimizers
     "unknown optimizer": (with_(optimizer={"name": "lbfgs"}), r"optimizer\.name"),
     "unknown hyperparameter": (with_(optimizer={"name": "adam", "momentum": 0.9}), r"optimizer\.momentum"),
-    "misspelt hyperparameter": (with_(optimizer={"name": "sgd", "learning_rate": 0.1}),
-                                r"optimizer\.learning_rate"),
+    "misspelt hyperparameter": (with_(optimizer={"name": "sgd", "learning_rate": 0.1}), r"optimizer\.learning_rate"),
     "zero lr": (with_(optimizer={"name": "sgd", "lr": 0}), r"optimizer\.lr"),
     "infinite lr": (with_(optimizer={"name": "sgd", "lr": math.inf}), r"optimizer\.lr"),
     "beta 1": (with_(optimizer={"name": "momentum", "beta": 1.0}), r"optimizer\.beta"),
@@ -78,16 +85,20 @@ BAD = {
     "optimizers not a list": (with_(optimizers={"name": "sgd"}), "optimizers"),
     # schedules
     "unknown schedule": (with_(schedule={"name": "warmup"}), r"schedule\.name"),
-    "unknown contestant schedule": (with_(optimizer={"name": "sgd", "schedule": {"name": "cyclic"}}),
-                                    r"schedule\.name"),
+    "unknown contestant schedule": (
+        with_(optimizer={"name": "sgd", "schedule": {"name": "cyclic"}}),
+        r"schedule\.name",
+    ),
     "schedule gamma": (with_(schedule={"name": "step", "gamma": 2}), r"schedule\.gamma"),
     "schedule T": (with_(optimizer={"name": "sgd", "schedule": {"name": "cosine", "T": 0}}), r"schedule\.T"),
     "schedule unknown parameter": (with_(schedule={"name": "exponential", "gamma": 0.5}), r"schedule\.gamma"),
     # regularisation
     "dropout 1": (with_(dropout=1.0), "dropout"),
     "dropout negative": (with_(dropout=[-0.1]), "dropout"),
-    "dropout count": (net(layers=[2, 3, 3, 1], activations=["relu", "relu", "sigmoid"]) | {"dropout": [0.1]},
-                      "dropout"),
+    "dropout count": (
+        net(layers=[2, 3, 3, 1], activations=["relu", "relu", "sigmoid"]) | {"dropout": [0.1]},
+        "dropout",
+    ),
     "dropout on the output": (with_(dropout=[0.2, 0.3]), "dropout"),
     "dropout text": (with_(dropout=["0.2"]), "dropout"),
     "clip_norm zero": (with_(clip_norm=0), "clip_norm"),
@@ -122,14 +133,19 @@ def token_of(payload: bytes) -> str:
     return base64.urlsafe_b64encode(zlib.compress(payload)).decode().rstrip("=")
 
 
-@pytest.mark.parametrize("token", [
-    "", "%%%", "not-a-token",
-    pytest.param("A", id="bad-base64-length"),                   # binascii.Error, a ValueError subclass
-    pytest.param("AAAAA", id="bad-base64-length-5"),
-    pytest.param(token_of(b"not json"), id="not-json"),          # json.JSONDecodeError, a ValueError subclass
-    pytest.param(token_of(b"\xff\xfe\x00 not utf-8"), id="not-utf8"),
-    pytest.param(token_of(b"[1, 2]"), id="json-list"),
-])
+@pytest.mark.parametrize(
+    "token",
+    [
+        "",
+        "%%%",
+        "not-a-token",
+        pytest.param("A", id="bad-base64-length"),  # binascii.Error, a ValueError subclass
+        pytest.param("AAAAA", id="bad-base64-length-5"),
+        pytest.param(token_of(b"not json"), id="not-json"),  # json.JSONDecodeError, a ValueError subclass
+        pytest.param(token_of(b"\xff\xfe\x00 not utf-8"), id="not-utf8"),
+        pytest.param(token_of(b"[1, 2]"), id="json-list"),
+    ],
+)
 def test_bad_token_names_the_spec(token):
     with pytest.raises(ValueError, match=r"^spec(_token)?:"):
         Experiment.from_token(token)
@@ -167,7 +183,7 @@ def test_wrongly_typed_json_raises_value_error_naming_the_field(case):
         ex.prepare(experiment_from_dict(raw))
 
 
-@pytest.mark.parametrize("size", [10 ** 9, 1e300])
+@pytest.mark.parametrize("size", [10**9, 1e300])
 def test_absurd_layer_sizes_are_refused_by_the_spec(size):
     """Only the spec can refuse these: building the network would try to allocate the weights."""
     with pytest.raises(ValueError, match=r"^(network\.)?layers"):
@@ -211,12 +227,16 @@ BAD_WHEN_BUILT = {
     "infinity in weights": (net(weights=[[[1, 2]] * 3, [[1, math.inf, 3]]]), r"(network\.)?weights\[1\]"),
     "text in weights": (net(weights=[[["a", 2]] * 3, [[1, 2, 3]]]), r"(network\.)?weights\[0\]"),
     "wrong bias length": (net(weights=[[[1, 2]] * 3, [[1, 2, 3]]], biases=[[0, 0], [0]]), r"(network\.)?biases\[0\]"),
-    "NaN in biases": (net(weights=[[[1, 2]] * 3, [[1, 2, 3]]], biases=[[0, 0, 0], [math.nan]]),
-                      r"(network\.)?biases\[1\]"),
+    "NaN in biases": (
+        net(weights=[[[1, 2]] * 3, [[1, 2, 3]]], biases=[[0, 0, 0], [math.nan]]),
+        r"(network\.)?biases\[1\]",
+    ),
     "biases without weights": (net(biases=[[0, 0, 0], [0]]), r"network\.biases"),
     "input size does not fit the data": (net(layers=[3, 3, 1]), r"network\.layers"),
-    "output size does not fit the data": (net(layers=[2, 3, 2], activations=["tanh", "softmax"],
-                                              loss="cross_entropy"), r"network\.layers"),
+    "output size does not fit the data": (
+        net(layers=[2, 3, 2], activations=["tanh", "softmax"], loss="cross_entropy"),
+        r"network\.layers",
+    ),
 }
 
 
@@ -227,10 +247,13 @@ def test_bad_spec_is_refused_naming_the_field_by_the_time_it_is_built(case):
         ex.prepare(experiment_from_dict(raw))
 
 
-@pytest.mark.parametrize("raw,field", [
-    (with_(data={"dataset": "moons", "n": 5000}), r"data\.n"),          # over moons' own limit of 2000
-    (with_(data={"dataset": "mnist"}), r"data\.dataset"),
-])
+@pytest.mark.parametrize(
+    "raw,field",
+    [
+        (with_(data={"dataset": "moons", "n": 5000}), r"data\.n"),  # over moons' own limit of 2000
+        (with_(data={"dataset": "mnist"}), r"data\.dataset"),
+    ],
+)
 def test_dataset_fields_are_named_with_their_spec_path(raw, field):
     """data.n and data.dataset are spec fields like data.noise: their errors should say so."""
     with pytest.raises(ValueError, match=rf"^{field}:"):

@@ -7,7 +7,7 @@ import pytest
 from engine import surfaces
 from engine.backprop import objective
 from engine.network import Network, Params, init_params, params_from_lists
-from engine.surfaces import (Surface, objective_batch, parameter_grid, project, random_directions, slice_grid)
+from engine.surfaces import Surface, objective_batch, parameter_grid, project, random_directions, slice_grid
 
 NETS = [
     pytest.param(("tanh", "tanh", "sigmoid"), "bce", 1, id="tanh-sigmoid-bce"),
@@ -52,7 +52,7 @@ def test_the_centre_of_each_grid_is_the_objective_exactly(acts, loss, n_out, l2,
 def test_a_grid_point_is_the_objective_with_two_parameters_changed(acts, loss, n_out, l2, l1):
     net, params, X, Y = _problem(acts, loss, n_out)
     theta = params.flat()
-    i, j, r, c = 3, 12, 2, 15                          # r != c so a transposed grid would fail
+    i, j, r, c = 3, 12, 2, 15  # r != c so a transposed grid would fail
     grid = parameter_grid(net, params, X, Y, i, j, 1.5, 0.5, resolution=17, l2=l2, l1=l1)
     moved = theta.copy()
     moved[i], moved[j] = grid.u[c], grid.v[r]
@@ -78,7 +78,7 @@ def test_chunking_does_not_change_a_value(monkeypatch):
     net, params, X, Y = _problem(("tanh", "tanh", "sigmoid"), "bce", 1)
     d1, d2 = random_directions(net, params, seed=0)
     whole = slice_grid(net, params.flat(), d1, d2, X, Y, resolution=15, l2=0.1)
-    monkeypatch.setattr(surfaces, "MAX_FLOATS", 1000)     # 1 grid point per chunk
+    monkeypatch.setattr(surfaces, "MAX_FLOATS", 1000)  # 1 grid point per chunk
     chunked = slice_grid(net, params.flat(), d1, d2, X, Y, resolution=15, l2=0.1)
     np.testing.assert_array_equal(whole.loss, chunked.loss)
 
@@ -122,7 +122,7 @@ def test_a_zero_row_gives_a_zero_direction_row():
 def test_project_recovers_known_coefficients():
     net, params, X, Y = _problem(("tanh", "tanh", "sigmoid"), "bce", 1)
     d1, d2 = random_directions(net, params, 3)
-    assert abs(d1 @ d2) > 1e-3 * np.linalg.norm(d1) * np.linalg.norm(d2)   # not orthogonal: least squares needed
+    assert abs(d1 @ d2) > 1e-3 * np.linalg.norm(d1) * np.linalg.norm(d2)  # not orthogonal: least squares needed
     center = params.flat()
     coefficients = np.array([[0.0, 0.0], [1.0, -2.0], [0.25, 0.5], [-3.0, 0.1]])
     path = center + coefficients[:, :1] * d1 + coefficients[:, 1:] * d2
@@ -141,7 +141,7 @@ def test_project_recovers_known_coefficients():
 
 def test_the_y_equals_2x_surface_bottoms_out_at_w2_b0():
     net = Network((1, 1), ("linear",), "mse")
-    params = params_from_lists(net, [[[1.0]]], [[0.0]])          # theta = (w, b) = (1, 0)
+    params = params_from_lists(net, [[[1.0]]], [[0.0]])  # theta = (w, b) = (1, 0)
     X, Y = np.array([[1.0], [2.0], [3.0]]), np.array([[2.0], [4.0], [6.0]])
     grid = parameter_grid(net, params, X, Y, 0, 1, span_i=2.0, span_j=2.0, resolution=41)
     assert (grid.u_label, grid.v_label) == ("W1[0,0]", "b1[0]")
@@ -178,11 +178,19 @@ def test_a_surface_is_a_frozen_record():
         grid.loss = None
 
 
-@pytest.mark.parametrize("field, kwargs", [
-    ("resolution", {"resolution": 1}), ("resolution", {"resolution": 2.5}), ("resolution", {"resolution": 10_000}),
-    ("span_i", {"span_i": 0.0}), ("span_j", {"span_j": float("inf")}),
-    ("i", {"i": -1}), ("j", {"j": 10_000}), ("j", {"i": 4, "j": 4}),
-])
+@pytest.mark.parametrize(
+    "field, kwargs",
+    [
+        ("resolution", {"resolution": 1}),
+        ("resolution", {"resolution": 2.5}),
+        ("resolution", {"resolution": 10_000}),
+        ("span_i", {"span_i": 0.0}),
+        ("span_j", {"span_j": float("inf")}),
+        ("i", {"i": -1}),
+        ("j", {"j": 10_000}),
+        ("j", {"i": 4, "j": 4}),
+    ],
+)
 def test_parameter_grid_validation(field, kwargs):
     net, params, X, Y = _problem(("tanh", "tanh", "sigmoid"), "bce", 1)
     args = {"i": 0, "j": 1, "span_i": 1.0, "span_j": 1.0, **kwargs}
@@ -190,8 +198,9 @@ def test_parameter_grid_validation(field, kwargs):
         parameter_grid(net, params, X, Y, **args)
 
 
-@pytest.mark.parametrize("field, kwargs", [("span", {"span": -1.0}), ("resolution", {"resolution": 0}),
-                                           ("d1", {"d1": np.zeros(3)})])
+@pytest.mark.parametrize(
+    "field, kwargs", [("span", {"span": -1.0}), ("resolution", {"resolution": 0}), ("d1", {"d1": np.zeros(3)})]
+)
 def test_slice_grid_validation(field, kwargs):
     net, params, X, Y = _problem(("tanh", "tanh", "sigmoid"), "bce", 1)
     d1, d2 = random_directions(net, params, 0)

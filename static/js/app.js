@@ -1,0 +1,20 @@
+// Loaded by every page: presentation mode and the shared keys, KaTeX and fragment charts after every swap.
+import { bindKeys } from "./keys.js";
+import { drawFragments } from "./plots.js";
+import { isPresent, setPresent, showHelp, toggleFullscreen } from "./present.js";
+import { renderMath } from "./math.js";
+
+bindKeys({
+  p: () => setPresent(!isPresent()),
+  f: () => toggleFullscreen(),
+  "?": () => showHelp(),
+});
+
+function render(root) {
+  renderMath(root);
+  drawFragments(root);
+}
+
+document.body.addEventListener("htmx:afterSwap", (event) => render(event.detail.target));
+document.body.addEventListener("htmx:oobAfterSwap", (event) => render(event.detail.target));
+render(document.getElementById("main"));
