@@ -20,6 +20,10 @@ def static_url(path: str) -> str:
     return "/static/" + path.lstrip("/")
 
 
+# Plotly's bundle, loaded only by pages that draw charts (their "charts" block); app.main serves it.
+PLOTLY_URL = "/vendor/plotly.min.js"
+
+
 def json_script(value) -> Markup:
     """A value as JSON safe inside <script type="application/json"> (no `</script>` can end it early)."""
     text = json.dumps(value, separators=(",", ":"), allow_nan=False)
@@ -32,6 +36,7 @@ env.filters.update(
 )
 env.globals.update(
     static_url=static_url,
+    plotly_url=PLOTLY_URL,
     colors=colors,
     color_css=colors.css_variables(),
     color_config=json.dumps(colors.browser_config(), separators=(",", ":")),
