@@ -1,36 +1,61 @@
-"""NumPy values to strict JSON: arrays become lists (rows for matrices) and NaN/Inf become null."""
+"""NumPy values to strict JSON through orjson: arrays become lists (rows for matrices), NaN/Inf become null.
 
-import json
+One response class, `JSONResponse`, for every JSON answer of the app (the API, errors, page endpoints); `dumps` for
+anything else that writes JSON (streams, data blocks). orjson serialises C-contiguous NumPy arrays and NumPy scalars
+itself, in C, and writes every non-finite float as `null`, which is what API v1 promises; `_default` handles the
+rest (strided views, bytes, anything with a sensible str()). The digits step record (5.9 MB) takes about 8 ms this
+way, against 176 ms through json.dumps and a recursive cleaner (../shared/RECIPES.md "Serving cheaply").
+"""
+
 import math
 
 import numpy as np
-from fastapi.responses import Response
+import orjson
+from starlette.responses import Response
+
+OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 
-def clean(value):
-    """Recursively turn arrays, numpy scalars and non-finite floats into plain JSON values."""
+def _default(value):
+    """What orjson cannot write by itself: strided or non-native arrays, bytes, other objects as their str()."""
     if isinstance(value, np.ndarray):
-        if value.dtype.kind in "fc" and not np.all(np.isfinite(value)):
-            return clean(value.tolist())
+        if value.dtype.kind in "fiub" and value.dtype.isnative:
+            return np.ascontiguousarray(value)
+        if value.dtype.kind == "f":  # float16/128 or a byte-swapped float array
+            return np.ascontiguousarray(value, dtype=np.float64)
         return value.tolist()
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.bool_,)):
-        return bool(value)
-    if isinstance(value, (bytes, bytearray)):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value[:200]).decode("utf-8", errors="replace")
-    if isinstance(value, dict):
-        return {str(k): clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [clean(v) for v in value]
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=str)
     return str(value)
 
 
-def json_response(payload, status_code: int = 200) -> Response:
-    """A strict-JSON response (allow_nan=False proves no NaN slipped through)."""
-    body = json.dumps(clean(payload), allow_nan=False, separators=(",", ":"))
-    return Response(body, status_code=status_code, media_type="application/json")
+def dumps(value) -> bytes:
+    """Strict JSON bytes of `value` (NaN/Inf -> null, NumPy arrays as nested lists, no spaces)."""
+    return orjson.dumps(value, default=_default, option=OPTIONS)
+
+
+def clean(value):
+    """Plain Python JSON values of `value` (NaN/Inf -> None): what `dumps` writes, parsed back.
+
+    For callers that must hand a plain structure to something else (a template, json.dumps); prefer `dumps`."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    return orjson.loads(dumps(value))
+
+
+class JSONResponse(Response):
+    """application/json through orjson: the response class of the whole app (NaN/Inf arrive as null)."""
+
+    media_type = "application/json"
+
+    def render(self, content) -> bytes:
+        return dumps(content)
+
+
+def json_response(payload, status_code: int = 200, headers: dict | None = None) -> JSONResponse:
+    """A strict-JSON response."""
+    return JSONResponse(payload, status_code=status_code, headers=headers)
