@@ -53,6 +53,19 @@ def check_hyper(key: str, value) -> None:
         raise ValueError(f"optimizer.{key}: must be in [0, 10]")
 
 
+# The bounds check_hyper enforces, as data for forms (min, max, whether each end is included).
+HYPER_BOUNDS: dict[str, tuple[float, float, bool, bool]] = {
+    "lr": (0.0, 100.0, False, True),
+    "beta": (0.0, 1.0, True, False),
+    "beta1": (0.0, 1.0, True, False),
+    "beta2": (0.0, 1.0, True, False),
+    "momentum": (0.0, 1.0, True, False),
+    "eps": (0.0, 1.0, False, True),
+    "weight_decay": (0.0, 10.0, True, True),
+    "lr_decay": (0.0, 10.0, True, True),
+}
+
+
 def _weight_decay(theta, g, hp):
     """PyTorch's coupled weight decay: g <- g + weight_decay * theta (all parameters, as PyTorch does)."""
     if hp["weight_decay"]:

@@ -11,6 +11,7 @@ from engine.presets import NOTES_B2, NOTES_W1, PRESETS, PRESETS_BY_ID
 from engine.spec import Experiment, experiment_from_dict
 
 from ..templating import templates
+from ..views.forms import optimizer_form, optimizer_from_form
 
 router = APIRouter(include_in_schema=False)
 
@@ -227,3 +228,33 @@ def panel_hyper(request: Request, optimizer: str = "sgd"):
     return templates.TemplateResponse(
         request, "step.html", {"hyper": dict(OPTIMIZERS[optimizer].defaults)}, block_name="hyper"
     )
+
+
+@router.get("/components/optimizer-fields")
+def optimizer_fields_fragment(request: Request):
+    """The `optimizer_fields` macro re-rendered after its optimizer or schedule select changed.
+
+    A new optimizer starts from its defaults; a new schedule from its defaults; batch size is kept.
+    """
+    q = request.query_params
+    prefix = q.get("prefix", "")[:40]
+    name = q.get(prefix + "optimizer") or "sgd"
+    if name not in OPTIMIZERS:
+        raise ValueError(f"optimizer.name: unknown '{name}' (choose from {', '.join(OPTIMIZERS)})")
+    try:
+        opt = optimizer_from_form(q, prefix)
+    except ValueError:  # a half-typed field: keep what parses, defaults for the rest
+        opt = {"name": name, "schedule": {"name": q.get(prefix + "schedule") or "constant"}}
+    if q.get(prefix + "previous") != name:
+        opt = {"name": name, "batch_size": opt.get("batch_size"), "schedule": opt.get("schedule")}
+    if q.get(prefix + "previous_schedule") != (opt.get("schedule") or {}).get("name"):
+        opt["schedule"] = {"name": (opt.get("schedule") or {}).get("name", "constant")}
+    ctx = {
+        "form": optimizer_form(opt),
+        "prefix": prefix,
+        "endpoint": request.url.path,
+        "batch": q.get("batch", "1") != "0",
+        "schedule": q.get("schedule_on", "1") != "0",
+        "legend": q.get("legend", "Optimizer")[:60],
+    }
+    return templates.TemplateResponse(request, "components.html", ctx, block_name="optimizer_fields")
