@@ -6,22 +6,38 @@ from pathlib import Path
 from jinja2_fragments.fastapi import Jinja2Blocks
 from markupsafe import Markup
 
+from .static_files import StaticAssets
 from .views import colors, format
 
-ROOT = Path(__file__).resolve().parents[1]
-TEMPLATES_DIR = ROOT / "templates"
-STATIC_DIR = ROOT / "static"
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def data_dir(name: str) -> Path:
+    """templates/ or static/: inside the installed package (the wheel maps them to app/NAME, see pyproject.toml),
+    else at the top of a source checkout (an editable install, or running from the repository)."""
+    installed = PACKAGE_DIR / name
+    return installed if installed.is_dir() else PACKAGE_DIR.parent / name
+
+
+TEMPLATES_DIR = data_dir("templates")
+STATIC_DIR = data_dir("static")
 
 templates = Jinja2Blocks(directory=str(TEMPLATES_DIR))
 
 
+# static/ served from memory, gzipped once, cached by content hash (app.static_files; app.main mounts it at /static)
+static_assets = StaticAssets(STATIC_DIR, "/static")
+
+
 def static_url(path: str) -> str:
-    """The URL of a file under static/ (the one place that decides how static URLs look)."""
-    return "/static/" + path.lstrip("/")
+    """The URL of a file under static/ (the one place that decides how static URLs look): `/static/PATH?v=HASH`,
+    the content hash that lets browsers cache it for a year (a changed file gets a new URL)."""
+    return static_assets.url(path)
 
 
-# Plotly's bundle, loaded only by pages that draw charts (their "charts" block); app.main serves it.
-PLOTLY_URL = "/vendor/plotly.min.js"
+# Plotly's cartesian bundle (scatter, bar, heatmap, contour; static/vendor/plotly, scripts/vendor_assets.sh), loaded
+# only by pages that draw charts (their "charts" block).
+PLOTLY_URL = static_url("vendor/plotly/plotly-cartesian.min.js")
 
 
 def json_script(value) -> Markup:
