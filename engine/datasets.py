@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from numbers import Integral, Real
 
 import numpy as np
@@ -92,6 +92,26 @@ def _spiral(n: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarray,
     return X, np.repeat([0, 1], [n - n // 2, n // 2])
 
 
+def _spiral3(n: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Three spiral arms (CS231n's classic): arm k has radius r in [0, 1) at angle 4k + 4r + N(0, (2 noise)^2)."""
+    sizes = [n // 3 + (k < n % 3) for k in range(3)]
+    arms, labels = [], []
+    for k, size in enumerate(sizes):
+        r = np.arange(size) / size
+        t = 4.0 * k + 4.0 * r + rng.normal(0.0, 2.0 * noise, size=size)
+        arms.append(np.column_stack([r * np.sin(t), r * np.cos(t)]))
+        labels.append(np.full(size, k))
+    return np.vstack(arms), np.concatenate(labels)
+
+
+def _gaussians3(n: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Three Gaussian blobs (sklearn make_blobs) at radius 0.5, angles 90, 210 and 330 degrees; std as gaussians."""
+    std = np.sqrt(0.5 + 7.0 * noise) / 5.0
+    angles = np.deg2rad([90.0, 210.0, 330.0])
+    centers = 0.5 * np.column_stack([np.cos(angles), np.sin(angles)])
+    return make_blobs(n_samples=n, centers=centers, cluster_std=std, random_state=_sklearn_seed(rng))
+
+
 def _linear(n: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Note 000's example: x = 1, 2, 3 and y = 2x exactly."""
     x = np.array([[1.0], [2.0], [3.0]])
@@ -124,6 +144,8 @@ _GENERATORS: dict[str, Callable[[int, float, np.random.Generator], tuple[np.ndar
     "moons": _moons,
     "gaussians": _gaussians,
     "spiral": _spiral,
+    "spiral3": _spiral3,
+    "gaussians3": _gaussians3,
     "linear": _linear,
     "plane": _plane,
     "sine": _sine,
@@ -192,6 +214,28 @@ DATASETS: dict[str, DatasetInfo] = {
             False,
             "TensorFlow Playground's two interleaved spirals scaled by 1/5: 1.75 turns "
             "out to radius 1; noise moves each input by up to +-noise/5.",
+        ),
+        DatasetInfo(
+            "spiral3",
+            "multiclass",
+            2,
+            3,
+            300,
+            2000,
+            False,
+            "Three interleaved spiral arms (CS231n's classic) inside the unit disc: arm k at angle 4k + 4r for "
+            "radius r in [0, 1); noise is the std of the angle divided by 2. Classes 0, 1, 2, one-hot.",
+        ),
+        DatasetInfo(
+            "gaussians3",
+            "multiclass",
+            2,
+            3,
+            300,
+            2000,
+            False,
+            "Three Gaussian blobs at radius 0.5 (angles 90, 210, 330 degrees); std = sqrt(0.5 + 7*noise)/5 as "
+            "in gaussians. Classes 0, 1, 2, one-hot.",
         ),
         DatasetInfo("linear", "regression", 1, 1, 3, 3, True, "Note 000's example: x = 1, 2, 3 and y = 2x exactly."),
         DatasetInfo(
@@ -332,8 +376,12 @@ def _infer_task(Y: np.ndarray) -> str:
     return "regression"
 
 
-def make_custom(X: object, Y: object) -> Dataset:
-    """Wrap user arrays as a fixed training-only dataset, inferring the task from Y."""
+def make_custom(X: object, Y: object, test_fraction: float = 0.0, seed: int = 0) -> Dataset:
+    """Wrap user arrays as a fixed dataset, inferring the task from Y.
+
+    With test_fraction > 0 the rows are shuffled by a permutation seeded with `seed` and the last
+    round(test_fraction * m) held out, as for the named datasets; with 0 they stay in order, all training.
+    """
     X, Y = _as_matrix("X", X), _as_matrix("Y", Y)
     if len(X) != len(Y):
         raise ValueError(f"Y: has {len(Y)} rows but X has {len(X)}; need one target row per sample")
@@ -342,8 +390,12 @@ def make_custom(X: object, Y: object) -> Dataset:
     info = DatasetInfo(
         "custom", task, n_inputs, Y.shape[1], m, m, True, f"User data: {m} samples, {n_inputs} inputs, {task} targets."
     )
-    labels = {"binary": Y[:, 0], "multiclass": Y.argmax(axis=1)}.get(task, np.zeros(m))
-    return _split(info, X, Y, labels.astype(np.int64), 0)
+    labels = {"binary": Y[:, 0], "multiclass": Y.argmax(axis=1)}.get(task, np.zeros(m)).astype(np.int64)
+    n_test = _n_test(replace(info, fixed=False), m, test_fraction)  # fixed points, but any split of them
+    if n_test:
+        order = np.random.default_rng(_check_seed(seed)).permutation(m)
+        X, Y, labels = X[order], Y[order], labels[order]
+    return _split(info, X, Y, labels, n_test)
 
 
 _FEATURE_FUNCS: dict[str, tuple[int, Callable[[np.ndarray], np.ndarray]]] = {

@@ -47,6 +47,8 @@ def load_data(spec: Experiment) -> Dataset:
         return make_custom(
             np.array(d.X, dtype=float) if d.X is not None else None,
             np.array(d.Y, dtype=float) if d.Y is not None else None,
+            d.test_fraction,
+            d.seed,
         )
     return make_dataset(d.dataset, n=d.n, noise=d.noise, seed=d.seed, test_fraction=d.test_fraction)
 

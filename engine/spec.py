@@ -273,6 +273,8 @@ def experiment_from_dict(d: dict) -> Experiment:
             X=_matrix(data.get("X"), "data.X"),
             Y=_matrix(data.get("Y"), "data.Y"),
             features=_features(data.get("features")),
+            seed=_number(data.get("seed", 0), "data.seed", 0, 2**32 - 1, integer=True),
+            test_fraction=_number(data.get("test_fraction", 0.0), "data.test_fraction", 0, 0.9),
         )
     else:
         name = _name(data.get("dataset", "xor"), "data.dataset", DATASETS)

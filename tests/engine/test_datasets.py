@@ -31,6 +31,8 @@ def test_registry_names_and_features():
         "moons",
         "gaussians",
         "spiral",
+        "spiral3",
+        "gaussians3",
         "linear",
         "plane",
         "sine",
