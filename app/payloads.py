@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from engine.backprop import backprop
+from engine import divergence
+from engine.backprop import backprop, objective
 from engine.experiment import Prepared, StepRecord
 from engine.network import Params
 from engine.optimizers import OPTIMIZERS
@@ -65,6 +66,12 @@ def history_payload(spec: Experiment, prep: Prepared, k: int, history: History, 
     }
 
 
+def start_loss(spec: Experiment, prep: Prepared) -> float:
+    """L(theta_0), the training objective the divergence rule compares with."""
+    with np.errstate(all="ignore"):
+        return float(objective(prep.net, prep.params0, prep.X, prep.Y, spec.l2, spec.l1))
+
+
 def step_payload(spec: Experiment, prep: Prepared, k: int, record: StepRecord) -> dict:
     """The full record of step t, per layer, with the optimizer's state before and after."""
     bp, opt = record.backprop, spec.optimizers[k]
@@ -104,5 +111,7 @@ def step_payload(spec: Experiment, prep: Prepared, k: int, record: StepRecord) -
             "state_before": {name: flat_to_layers(prep, v) for name, v in record.state_before.items()},
             "state_after": {name: flat_to_layers(prep, v) for name, v in record.state_after.items()},
         },
-        "diverged": not bool(np.isfinite(bp.loss)) or not bool(np.all(np.isfinite(record.params_after.flat()))),
+        # engine.divergence's rule on L(theta_t), or an update that left theta_{t+1} non-finite
+        "diverged": bool(divergence.is_diverged(record.full_loss, start_loss(spec, prep)))
+        or not bool(np.all(np.isfinite(record.params_after.flat()))),
     }

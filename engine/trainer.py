@@ -23,6 +23,7 @@ from math import isfinite
 import numpy as np
 from scipy.special import expit
 
+from . import divergence
 from .activations import ACTIVATIONS, apply_grad
 from .losses import output_delta
 from .network import Network, Params
@@ -73,9 +74,13 @@ class Checkpoint:
     t: int
     theta: np.ndarray  # (K, P)
     states: list[dict[str, np.ndarray]] = field(default_factory=list)
+    start_loss: np.ndarray | None = None  # (K,) L(theta_0), for the divergence rule of a resumed run
 
     def copy(self) -> "Checkpoint":
-        return Checkpoint(self.t, self.theta.copy(), [{k: v.copy() for k, v in s.items()} for s in self.states])
+        states = [{k: v.copy() for k, v in s.items()} for s in self.states]
+        return Checkpoint(
+            self.t, self.theta.copy(), states, None if self.start_loss is None else self.start_loss.copy()
+        )
 
 
 def _relu(z, out):
@@ -196,6 +201,8 @@ class StackedTrainer:
         self.batch_size = self.m if batch_size is None else min(batch_size, self.m)
         self.K = K = len(contestants)
         self.t = start.t
+        self.start_loss = start.start_loss  # L(theta_0) per contestant once known (engine.divergence)
+        self.divergence_factor = divergence.FACTOR
         self.theta = start.theta.copy()
         self.states = [{k: v.copy() for k, v in s.items()} for s in start.states] or [
             c.optimizer.init_state(net.n_params) for c in contestants
@@ -403,6 +410,7 @@ class StackedTrainer:
     def run(self, steps: int, keep_path: bool = False) -> list[History]:
         """Take `steps` optimizer steps from the current checkpoint, recording the per-step summaries."""
         K, L, net, reg = self.K, self.net.depth, self.net, self.reg
+        begin = self.t
         full_batch = self.batch_size >= self.m
         dropout = any(self.dropout)
         shares_forward = full_batch and not dropout  # the step's forward is the loss at theta_t
@@ -520,6 +528,13 @@ class StackedTrainer:
                     test_acc += test.n_negative
                     test_acc /= test.n_accuracy
             delta_sq *= (1.0 / batch_sizes)[:, None, None]
+            # THE divergence rule (engine.divergence): non-finite, or above 100x L(theta_0) of the whole run
+            if begin == 0 and self.start_loss is None:
+                self.start_loss = loss[0].copy()
+            if self.start_loss is not None:
+                diverged = divergence.first_divergence(
+                    loss[: steps_done + 1], self.start_loss, diverged, self.divergence_factor
+                )
         return [
             self._history(
                 k, diverged[k], loss, test_loss, acc, test_acc, lrs, delta_sq, grad_sq, clip, path, steps_done
@@ -556,7 +571,10 @@ class StackedTrainer:
 
     def checkpoint(self) -> Checkpoint:
         """A copy of where training stands now."""
-        return Checkpoint(self.t, self.theta.copy(), [{k: v.copy() for k, v in s.items()} for s in self.states])
+        states = [{k: v.copy() for k, v in s.items()} for s in self.states]
+        return Checkpoint(
+            self.t, self.theta.copy(), states, None if self.start_loss is None else self.start_loss.copy()
+        )
 
     def params(self, k: int = 0) -> Params:
         """Contestant k's current W^l, b^l."""

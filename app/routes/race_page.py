@@ -614,6 +614,11 @@ class StreamedRace:
                     self.lr[done : done + n, k] = h.learning_rate
                     if h.diverged_at is not None and self.diverged[k] is None:
                         self.diverged[k] = done + h.diverged_at
+                    if self.diverged[k] is not None:  # nothing after the step the rule flagged
+                        self.loss[self.diverged[k] + 1 :, k] = np.nan
+                        if self.acc is not None:
+                            self.acc[self.diverged[k] + 1 :, k] = np.nan
+                        self.lr[self.diverged[k] :, k] = np.nan
                     for t in range(done, done + n + 1):
                         if t in path_row:
                             self.paths[path_row[t], k] = h.path[t - done]
