@@ -33,9 +33,23 @@ def _default(value):
     return str(value)
 
 
+def _native(value):
+    """`value` with every array orjson refuses outright (byte-swapped ones) converted; dicts and lists rebuilt."""
+    if isinstance(value, np.ndarray):
+        return _default(value) if not value.dtype.isnative else value
+    if isinstance(value, dict):
+        return {k: _native(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_native(v) for v in value]
+    return value
+
+
 def dumps(value) -> bytes:
     """Strict JSON bytes of `value` (NaN/Inf -> null, NumPy arrays as nested lists, no spaces)."""
-    return orjson.dumps(value, default=_default, option=OPTIONS)
+    try:
+        return orjson.dumps(value, default=_default, option=OPTIONS)
+    except TypeError:  # orjson raises on a byte-swapped array instead of asking _default: convert those, retry once
+        return orjson.dumps(_native(value), default=_default, option=OPTIONS)
 
 
 def clean(value):
