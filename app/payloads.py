@@ -115,3 +115,45 @@ def step_payload(spec: Experiment, prep: Prepared, k: int, record: StepRecord) -
         "diverged": bool(divergence.is_diverged(record.full_loss, start_loss(spec, prep)))
         or not bool(np.all(np.isfinite(record.params_after.flat()))),
     }
+
+
+# step_payload's arrays by the `parts` of /api/v1/step that select them (app.schemas.StepRequest)
+STEP_PARTS = {
+    "data": ("X", "Y", "rows", "per_sample_loss"),
+    "forward": ("layers.z", "layers.a", "layers.sigma_prime", "layers.mask"),
+    "backward": ("layers.delta",),
+    "gradients": ("layers.dW", "layers.db", "grad"),
+    "params": ("params_before", "params_after", "update"),
+    "state": ("optimizer.state_before", "optimizer.state_after"),
+}
+PER_SAMPLE = ("X", "Y", "rows", "per_sample_loss")
+PER_SAMPLE_LAYER = ("z", "a", "sigma_prime", "delta", "mask")
+
+
+def select_step(payload: dict, samples: list[int] | None = None, parts: list[str] | None = None) -> dict:
+    """A step record cut down to the chosen batch positions and groups of arrays (the default: all of it).
+
+    Only the keys of the unchosen groups go; nothing is renamed or reshaped, so a client reads what it asked for as
+    it reads the full record. With `samples`, the answer carries them (positions in this step's batch)."""
+    if samples is not None:
+        batch = len(payload["rows"])
+        bad = [i for i in samples if i >= batch]
+        if bad:
+            raise ValueError(f"samples: position {bad[0]} is outside this step's batch of {batch} rows")
+        pick = np.asarray(samples, dtype=np.intp)
+        payload = {**payload, "samples": list(samples)}
+        for key in PER_SAMPLE:
+            payload[key] = np.asarray(payload[key])[pick]
+        payload["layers"] = [
+            {k: (v[pick] if k in PER_SAMPLE_LAYER and v is not None else v) for k, v in layer.items()}
+            for layer in payload["layers"]
+        ]
+    if parts is not None:
+        dropped = [key for part, keys in STEP_PARTS.items() if part not in parts for key in keys]
+        top = {key for key in dropped if "." not in key}
+        payload = {k: v for k, v in payload.items() if k not in top}
+        per_layer = {key.split(".")[1] for key in dropped if key.startswith("layers.")}
+        payload["layers"] = [{k: v for k, v in layer.items() if k not in per_layer} for layer in payload["layers"]]
+        state = {key.split(".")[1] for key in dropped if key.startswith("optimizer.")}
+        payload["optimizer"] = {k: v for k, v in payload["optimizer"].items() if k not in state}
+    return payload

@@ -267,10 +267,40 @@ class SpecRef(Strict):
         return self
 
 
+StepPart = Literal["data", "forward", "backward", "gradients", "params", "state"]
+
+
 class StepRequest(SpecRef):
-    """The full record of step t (theta_t -> theta_{t+1})."""
+    """The full record of step t (theta_t -> theta_{t+1}); `samples` and `parts` ask for less of it."""
 
     t: Annotated[int, Field(ge=0, le=S.max_steps)] = 0
+    samples: (
+        Annotated[
+            list[Annotated[int, Field(ge=0, le=S.max_rows)]],
+            Field(
+                min_length=1,
+                max_length=64,
+                description="Positions in the step's batch (0-based) whose per-sample values (X, Y, rows, "
+                "per_sample_loss, layers[].z/a/sigma_prime/delta/mask) are returned; default: every sample. "
+                "The answer then carries `samples`, these positions.",
+            ),
+        ]
+        | None
+    ) = None
+    parts: (
+        Annotated[
+            list[StepPart],
+            Field(
+                min_length=1,
+                max_length=6,
+                description="Which groups of arrays to return; default: all. data = X, Y, rows, per_sample_loss; "
+                "forward = layers[].z, a, sigma_prime, mask; backward = layers[].delta; gradients = layers[].dW, "
+                "db and grad; params = params_before, params_after, update; state = optimizer.state_before, "
+                "state_after. The scalars (losses, learning rate, clip, optimizer name and equations) always come.",
+            ),
+        ]
+        | None
+    ) = None
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
