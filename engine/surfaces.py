@@ -6,6 +6,9 @@ Two views of the objective J(theta) near a point theta_c:
     drawn by `random_directions` and filter-normalised as in Li, Xu, Taylor, Studer & Goldstein, "Visualizing
     the Loss Landscape of Neural Nets" (NeurIPS 2018), so the plot's scale follows the scale of the weights.
 `project` maps a training path theta_0..theta_T onto the slice's plane to draw it over the contours.
+  * `path_landscape`: J on the plane of the first two principal directions of the paths themselves (`pca_plane`),
+    anchored at theta_0, over a grid that covers every path: the plane the paths actually live in, with the
+    share of their squared distance from theta_0 it holds (Li et al. 2018, section 7).
 
 Every grid point is a row of a stacked (G, P) theta, and the forward pass runs on all of them at once with
 `np.matmul` over the leading axis (the trainer's trick, ../shared/RECIPES.md): a 41 x 41 grid is a few dozen
@@ -173,6 +176,109 @@ def project(path_thetas, center, d1, d2) -> np.ndarray:
         return np.full((path.shape[0], 2), np.nan)  # directions drawn at a diverged theta: no plane
     with np.errstate(all="ignore"):
         return (path - np.asarray(center, dtype=np.float64).reshape(-1)) @ np.linalg.pinv(D).T
+
+
+# ---- the plane the paths live in (PCA of the stacked trajectories) ---------------------------------------------
+@dataclass(frozen=True)
+class Plane:
+    """A 2-D plane through `center` spanned by orthonormal d1, d2, and how much of the paths it holds."""
+
+    center: np.ndarray  # (P,) theta_0: every contestant starts there, so every path starts at (0, 0)
+    d1: np.ndarray  # (P,) unit vector, the first principal direction
+    d2: np.ndarray  # (P,) unit vector orthogonal to d1
+    explained: tuple[float, float]  # share of sum_t ||theta_t - center||^2 along d1 and along d2
+
+
+def pca_plane(center, paths, seed: int = 0) -> Plane:
+    """The first two principal directions of the stacked trajectories (Li et al. 2018, section 7, for paths).
+
+    Every finite theta_t of every path, minus `center`, is a row of M; the right singular vectors of M with
+    the two largest singular values span the plane that holds the most of the paths' squared distance from
+    the centre, and sigma_i^2 / sum_j sigma_j^2 is the share each holds. Li et al. anchor the plane at the
+    final weights of their one run; a race has one common point, theta_0, so the plane is anchored there and
+    holds every start exactly. When the paths span fewer than two directions, the missing ones are seeded
+    random unit vectors orthogonal to the others (and hold 0 of the paths).
+    """
+    center = np.asarray(center, dtype=np.float64).reshape(-1)
+    P = center.size
+    rows = [np.asarray(p, dtype=np.float64).reshape(-1, P) for p in paths if p is not None and len(p)]
+    M = np.vstack(rows) - center if rows else np.zeros((0, P))
+    M = M[np.all(np.isfinite(M), axis=1)]
+    directions, shares = [], []
+    if len(M):
+        _, sigma, Vt = np.linalg.svd(M, full_matrices=False)
+        total = float(np.sum(sigma**2))
+        for i in range(min(2, len(sigma))):
+            if total > 0 and sigma[i] > 1e-12 * sigma[0]:
+                directions.append(Vt[i])
+                shares.append(float(sigma[i] ** 2 / total))
+    rng = np.random.default_rng(seed)
+    while len(directions) < 2:
+        d = rng.standard_normal(P) if P > 1 else np.ones(P)
+        for e in directions:
+            d -= (d @ e) * e
+        directions.append(d / np.linalg.norm(d))
+        shares.append(0.0)
+    d1, d2 = directions
+    if d1[np.argmax(np.abs(d1))] < 0:  # a sign fixed by the data, not by LAPACK: the largest entry positive
+        d1 = -d1
+    if d2[np.argmax(np.abs(d2))] < 0:
+        d2 = -d2
+    return Plane(center, d1, d2, (shares[0], shares[1]))
+
+
+def plane_grid(net: Network, plane: Plane, X, Y, u, v, l2: float = 0.0, l1: float = 0.0) -> Surface:
+    """J(center + u_c d1 + v_r d2) on the grid u x v (rows = v), for any two ranges of the plane's coordinates."""
+    u, v = np.asarray(u, dtype=np.float64), np.asarray(v, dtype=np.float64)
+    theta, d1, d2 = plane.center, plane.d1, plane.d2
+    a_flat = np.tile(u, v.size)
+    b_flat = np.repeat(v, u.size)
+
+    def thetas_for(rows):
+        return theta + a_flat[rows, None] * d1 + b_flat[rows, None] * d2
+
+    loss = _losses(net, X, Y, l2, l1, u.size * v.size, thetas_for).reshape(v.size, u.size)
+    center_loss = float(objective_batch(net, theta[None], X, Y, l2, l1)[0])
+    return Surface(u, v, loss, (0.0, 0.0), center_loss, theta.copy(), "PC 1", "PC 2", None)
+
+
+def covering_range(values, margin: float = 0.15, minimum: float = 1e-3, resolution: int = 41) -> np.ndarray:
+    """`resolution` evenly spaced coordinates covering the finite `values` and 0 (the centre), with a margin."""
+    values = np.asarray(values, dtype=np.float64).reshape(-1)
+    values = np.append(values[np.isfinite(values)], 0.0)
+    lo, hi = float(values.min()), float(values.max())
+    pad = max(margin * (hi - lo), minimum)
+    return np.linspace(lo - pad, hi + pad, resolution)
+
+
+def path_landscape(
+    net: Network,
+    center,
+    paths,
+    X,
+    Y,
+    resolution: int = 41,
+    l2: float = 0.0,
+    l1: float = 0.0,
+    seed: int = 0,
+    fit: list[int] | None = None,
+) -> tuple[Surface, Plane, list[np.ndarray]]:
+    """The loss on the PCA plane of the paths, anchored at `center` (theta_0), over a grid covering the paths,
+    and each path's coordinates (alpha_t, beta_t) on it. The one definition /race and /api/v1/surface share.
+
+    `fit` names the paths the plane and the grid are fitted to (default all): a diverged run's last steps are
+    far away and would take the plane and the grid with them, so callers leave diverged runs out when others
+    remain; those are still projected and drawn until they leave the grid."""
+    chosen = [paths[k] for k in (range(len(paths)) if fit is None else fit)]
+    plane = pca_plane(center, chosen, seed)
+    D = np.column_stack([plane.d1, plane.d2])
+    with np.errstate(all="ignore"):
+        projected = [(np.asarray(p, dtype=np.float64) - plane.center) @ D for p in paths]
+    fitted = [projected[k] for k in (range(len(paths)) if fit is None else fit)]
+    stacked = np.vstack(fitted) if fitted else np.zeros((0, 2))
+    u = covering_range(stacked[:, 0], resolution=resolution)
+    v = covering_range(stacked[:, 1], resolution=resolution)
+    return plane_grid(net, plane, X, Y, u, v, l2, l1), plane, projected
 
 
 # ---- the batched forward ---------------------------------------------------------------------------------------

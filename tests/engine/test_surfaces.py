@@ -207,3 +207,68 @@ def test_slice_grid_validation(field, kwargs):
     args = {"d1": d1, "d2": d2, **kwargs}
     with pytest.raises(ValueError, match=field):
         slice_grid(net, params.flat(), args.pop("d1"), args.pop("d2"), X, Y, **args)
+
+
+# ---- the PCA plane of the paths (Li et al. 2018, section 7) --------------------------------------------------------
+def test_pca_plane_holds_paths_that_live_in_a_plane():
+    """Paths built inside a known plane: the plane found holds all of them (shares sum to 1), is orthonormal,
+    and projecting gives back the coordinates exactly."""
+    rng = np.random.default_rng(3)
+    P = 30
+    center = rng.standard_normal(P)
+    e1, e2 = np.linalg.qr(rng.standard_normal((P, 2)))[0].T
+    coords = [rng.standard_normal((50, 2)) * [3.0, 0.5] for _ in range(3)]
+    paths = [center + c[:, :1] * e1 + c[:, 1:] * e2 for c in coords]
+    plane = surfaces.pca_plane(center, paths)
+    assert sum(plane.explained) == pytest.approx(1.0, abs=1e-12) and plane.explained[0] > plane.explained[1] > 0
+    assert plane.d1 @ plane.d1 == pytest.approx(1) and plane.d2 @ plane.d2 == pytest.approx(1)
+    assert abs(plane.d1 @ plane.d2) < 1e-12
+    D = np.column_stack([plane.d1, plane.d2])
+    for p in paths:
+        np.testing.assert_allclose(center + (p - center) @ D @ D.T, p, atol=1e-10)  # nothing lost
+
+
+def test_pca_plane_share_is_the_captured_squared_distance():
+    rng = np.random.default_rng(4)
+    center = np.zeros(5)
+    path = rng.standard_normal((200, 5)) * [5, 3, 1, 0.5, 0.1]
+    plane = surfaces.pca_plane(center, [path])
+    D = np.column_stack([plane.d1, plane.d2])
+    captured = np.sum((path @ D) ** 2) / np.sum(path**2)
+    assert sum(plane.explained) == pytest.approx(captured, rel=1e-12)
+    assert 0.8 < sum(plane.explained) < 1.0
+
+
+def test_pca_plane_of_a_straight_path_completes_the_plane():
+    center = np.ones(4)
+    path = center + np.outer(np.linspace(0, 1, 10), [0.0, 2.0, 0.0, 0.0])
+    plane = surfaces.pca_plane(center, [path, path[:, :]])
+    np.testing.assert_allclose(plane.d1, [0, 1, 0, 0], atol=1e-12)
+    assert plane.explained == (pytest.approx(1.0), 0.0) and abs(plane.d1 @ plane.d2) < 1e-12
+
+
+def test_path_landscape_grid_is_the_objective_on_the_plane_and_covers_the_paths():
+    net, params, X, Y = _problem(("tanh", "tanh", "sigmoid"), "bce", 1)
+    theta0 = params.flat()
+    rng = np.random.default_rng(0)
+    paths = [theta0 + np.cumsum(0.05 * rng.standard_normal((40, theta0.size)), axis=0) for _ in range(3)]
+    paths = [np.vstack([theta0, p]) for p in paths]
+    grid, plane, projected = surfaces.path_landscape(net, theta0, paths, X, Y, resolution=15)
+    for p in projected:
+        np.testing.assert_array_equal(p[0], [0.0, 0.0])  # every path starts at theta_0, the centre
+        assert grid.u[0] < p[:, 0].min() and p[:, 0].max() < grid.u[-1]
+        assert grid.v[0] < p[:, 1].min() and p[:, 1].max() < grid.v[-1]
+    r, c = 4, 11
+    theta = theta0 + grid.u[c] * plane.d1 + grid.v[r] * plane.d2
+    assert grid.loss[r, c] == pytest.approx(objective(net, Params.from_flat(net, theta), X, Y), rel=1e-12)
+    assert grid.center_loss == pytest.approx(objective(net, params, X, Y), rel=1e-15)
+
+
+def test_path_landscape_fits_to_the_chosen_paths_only():
+    net, params, X, Y = _problem(("tanh", "tanh", "sigmoid"), "bce", 1)
+    theta0 = params.flat()
+    rng = np.random.default_rng(1)
+    calm = np.vstack([theta0, theta0 + np.cumsum(0.01 * rng.standard_normal((20, theta0.size)), axis=0)])
+    wild = np.vstack([theta0, theta0 + 1e6 * rng.standard_normal((3, theta0.size))])
+    grid, _, projected = surfaces.path_landscape(net, theta0, [calm, wild], X, Y, resolution=9, fit=[0])
+    assert grid.u[-1] - grid.u[0] < 1.0 and np.abs(projected[1]).max() > 1e3
