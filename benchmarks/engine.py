@@ -5,12 +5,14 @@
 
 For each case the engine trains through `StackedTrainer.run(steps)` (what `experiment.train` calls), recording the
 per-step summaries (loss, per-layer ||delta|| and ||dW||, accuracy); the textbook loop records nothing. Both do the
-same arithmetic: sigmoid hidden layers, a sigmoid output with dz = a - y (the engine's loss "bce"), full batch,
-plain gradient descent from the same initial weights. One-time setup (building the trainer, its buffers) is timed
-separately. Timings are per step, best of several interleaved blocks, all in one run on one BLAS thread
-(../shared/RECIPES.md: "NumPy speed on these machines"). The clock is this process's CPU time, which other
-processes on a busy machine do not inflate (with one BLAS thread it is the wall time of a quiet machine);
---wall uses the wall clock instead.
+same arithmetic, full batch, plain gradient descent from the same initial weights: either sigmoid hidden layers and
+a sigmoid output with dz = a - y (the engine's loss "bce"), or relu hidden layers and a softmax output with dz = a -
+y (loss "cross_entropy"; the textbook softmax subtracts the row max, as scipy does). The 784-input case is the
+digits scaled up to 28x28 (each pixel a 3x3 block, 2 pixels of border), MNIST's shape. One-time setup (building the
+trainer, its buffers) is timed separately. Timings are per step, best of several interleaved blocks, all in one run
+on one BLAS thread (../shared/RECIPES.md: "NumPy speed on these machines"). The clock is this process's CPU time,
+which other processes on a busy machine do not inflate (with one BLAS thread it is the wall time of a quiet
+machine); --wall uses the wall clock instead.
 """
 
 import os
@@ -33,26 +35,39 @@ from engine.spec import experiment_from_dict  # noqa: E402
 LR = 0.5
 CASES = [
     # name, layers, dataset, n, steps per timed block (blocks of ~20-70 ms: short enough that the best of them
-    # misses the other processes of a busy machine)
-    ("xor 2-4-1", [2, 4, 1], "xor", None, 500),
-    ("spiral 2-8-8-1", [2, 8, 8, 1], "spiral", 500, 200),
-    ("deep 2-8x6-1", [2] + [8] * 6 + [1], "spiral", 200, 200),
-    ("digits 64-128-64-10", [64, 128, 64, 10], "digits", 256, 50),
+    # misses the other processes of a busy machine), kind: "sigmoid" (sigmoid + bce) or "relu" (relu + softmax/CE)
+    ("xor 2-4-1", [2, 4, 1], "xor", None, 500, "sigmoid"),
+    ("spiral 2-8-8-1", [2, 8, 8, 1], "spiral", 500, 200, "sigmoid"),
+    ("deep 2-8x6-1", [2] + [8] * 6 + [1], "spiral", 200, 200, "sigmoid"),
+    ("digits 64-128-64-10", [64, 128, 64, 10], "digits", 256, 50, "sigmoid"),
+    ("spiral3 relu 2-16-16-3", [2, 16, 16, 3], "spiral3", 300, 200, "relu"),
+    ("digits relu 64-128-64-10", [64, 128, 64, 10], "digits", 256, 50, "relu"),
+    ("mnist-shape relu 784-256-128-10", [784, 256, 128, 10], "digits28", 256, 10, "relu"),
 ]
 RACE = ["sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw"]
 
 
-def spec_for(layers, dataset, n, optimizers=("sgd",)):
+def digits28(n):
+    """The first n digits (the engine's seeded draw) as 28x28 images: each pixel a 3x3 block, a 2-pixel border."""
+    digits = experiment.prepare(spec_for([64, 10], "digits", n))
+    images = np.kron(digits.X.reshape(n, 8, 8), np.ones((3, 3)))
+    return np.pad(images, ((0, 0), (2, 2), (2, 2))).reshape(n, 784), digits.Y
+
+
+def spec_for(layers, dataset, n, optimizers=("sgd",), kind="sigmoid"):
+    if kind == "sigmoid":
+        network = {"activations": ["sigmoid"] * (len(layers) - 1), "loss": "bce", "init": "xavier"}
+    else:
+        network = {"activations": ["relu"] * (len(layers) - 2) + ["softmax"], "loss": "cross_entropy", "init": "he"}
+    if dataset == "digits28":
+        X, Y = digits28(n)
+        data = {"X": X.tolist(), "Y": Y.tolist(), "test_fraction": 0}
+    else:
+        data = {"dataset": dataset, "n": n}
     return experiment_from_dict(
         {
-            "network": {
-                "layers": layers,
-                "activations": ["sigmoid"] * (len(layers) - 1),
-                "loss": "bce",
-                "init": "xavier",
-                "seed": 0,
-            },
-            "data": {"dataset": dataset, "n": n},
+            "network": {"layers": layers, **network, "seed": 0},
+            "data": data,
             "optimizers": [{"name": name, "lr": LR if name in ("sgd", "momentum") else 0.01} for name in optimizers],
         }
     )
@@ -65,6 +80,28 @@ def sigmoid(x):
 
 def sigmoid_derivative(x):
     return x * (1 - x)
+
+
+def textbook_relu_softmax(X, y, Ws, bs, learning_rate, epochs):
+    """The same loop with relu hidden layers and a softmax output (dz = a - y for cross-entropy)."""
+    lr = learning_rate / X.shape[0]
+    L = len(Ws)
+    for _epoch in range(epochs):
+        a = [X]
+        for l in range(L - 1):
+            a.append(np.maximum(np.dot(a[l], Ws[l]) + bs[l], 0))
+        z = np.dot(a[L - 1], Ws[L - 1]) + bs[L - 1]
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        a.append(e / e.sum(axis=1, keepdims=True))
+        dz = a[L] - y
+        for l in range(L - 1, -1, -1):
+            dW = np.dot(a[l].T, dz)
+            db = np.sum(dz, axis=0, keepdims=True)
+            if l > 0:
+                dz = np.dot(dz, Ws[l].T) * (a[l] > 0)
+            Ws[l] -= lr * dW
+            bs[l] -= lr * db
+    return Ws, bs
 
 
 def textbook(X, y, Ws, bs, learning_rate, epochs):
@@ -103,8 +140,18 @@ def bce_loss(X, Y, Ws, bs):
     return float(np.mean(np.sum(np.logaddexp(0.0, z) - Y * z, axis=1)))
 
 
+def ce_loss(X, Y, Ws, bs):
+    """Cross-entropy of the relu/softmax net: mean over samples of logsumexp(z) - y.z."""
+    a = X
+    for W, b in zip(Ws[:-1], bs[:-1]):
+        a = np.maximum(a @ W + b, 0)
+    z = a @ Ws[-1] + bs[-1]
+    top = z.max(axis=1, keepdims=True)
+    return float(np.mean(top[:, 0] + np.log(np.exp(z - top).sum(axis=1)) - np.sum(Y * z, axis=1)))
+
+
 # ---- an optional PyTorch loop (autograd, float64, one thread); torch is never a dependency --------------------
-def torch_runner(X, Y, params0):
+def torch_runner(X, Y, params0, kind):
     try:
         import torch
     except ImportError:
@@ -117,7 +164,9 @@ def torch_runner(X, Y, params0):
         a = Xt
         for W, b in zip(Ws, bs):
             z = torch.nn.functional.linear(a, W, b)
-            a = torch.sigmoid(z)
+            a = torch.sigmoid(z) if kind == "sigmoid" else torch.relu(z)
+        if kind != "sigmoid":  # our cross_entropy: softmax output, one-hot targets
+            return torch.nn.functional.cross_entropy(z, Yt.argmax(dim=1), reduction="sum") / m
         return torch.nn.functional.binary_cross_entropy_with_logits(z, Yt, reduction="sum") / m  # our bce
 
     def run(steps):
@@ -154,13 +203,15 @@ def timed(fn):
 
 
 class Case:
-    def __init__(self, name, layers, dataset, n, steps):
-        self.name, self.steps = name, steps
-        self.spec = spec_for(layers, dataset, n)
+    def __init__(self, name, layers, dataset, n, steps, kind):
+        self.name, self.steps, self.kind = name, steps, kind
+        self.loop = textbook if kind == "sigmoid" else textbook_relu_softmax
+        self.loss = bce_loss if kind == "sigmoid" else ce_loss
+        self.spec = spec_for(layers, dataset, n, kind=kind)
         self.prep = experiment.prepare(self.spec)
         self.X, self.Y = self.prep.X, self.prep.Y
         self.n_params = self.prep.net.n_params
-        self.torch = torch_runner(self.X, self.Y, self.prep.params0)
+        self.torch = torch_runner(self.X, self.Y, self.prep.params0, kind)
 
     def trainer(self, steps):
         """A trainer at theta_0, set up: run(0) allocates its buffers and records the loss at theta_0."""
@@ -174,7 +225,7 @@ class Case:
 
     def textbook_block(self, steps):
         Ws, bs = textbook_start(self.prep.params0)
-        return timed(lambda: textbook(self.X, self.Y, Ws, bs, LR, steps))
+        return timed(lambda: self.loop(self.X, self.Y, Ws, bs, LR, steps))
 
     def torch_block(self, steps):
         return self.torch(steps)[0]
@@ -187,14 +238,14 @@ class Case:
         """Loss after `steps` steps from the same theta_0: engine history vs textbook loop; max |theta| difference."""
         trainer = self.trainer(steps)
         engine_loss = trainer.run(steps)[0].loss[steps]
-        Ws, bs = textbook(self.X, self.Y, *textbook_start(self.prep.params0), LR, steps)
+        Ws, bs = self.loop(self.X, self.Y, *textbook_start(self.prep.params0), LR, steps)
         engine_params = trainer.params(0)
         dtheta = max(
             max(np.abs(W.T - We).max() for W, We in zip(Ws, engine_params.W)),
             max(np.abs(b[0] - be).max() for b, be in zip(bs, engine_params.b)),
         )
         torch_loss = self.torch(steps)[1] if self.torch else None
-        return engine_loss, bce_loss(self.X, self.Y, Ws, bs), dtheta, torch_loss
+        return engine_loss, self.loss(self.X, self.Y, Ws, bs), dtheta, torch_loss
 
 
 def race_ratio(layers, dataset, n, steps, blocks):
@@ -220,12 +271,13 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="a few steps per case (CI smoke), not a measurement")
     parser.add_argument("--blocks", type=int, default=None, help="timed blocks per case (best is kept)")
     parser.add_argument("--wall", action="store_true", help="time with the wall clock, not this process's CPU time")
+    parser.add_argument("--only", default="", help="only the cases whose name contains this text (and no races)")
     args = parser.parse_args(argv)
     global CLOCK
     if args.wall:
         CLOCK = time.perf_counter
     blocks = args.blocks or (2 if args.quick else 15)
-    cases = [Case(*c) for c in CASES]
+    cases = [Case(*c) for c in CASES if args.only in c[0]]
     has_torch = any(c.torch for c in cases)
     steps = {c.name: (5 if args.quick else c.steps) for c in cases}
 
@@ -283,6 +335,8 @@ def main(argv=None):
         + ", ".join(f"{c.name} {c.setup_seconds() * 1e6:.0f} us" for c in cases)
     )
 
+    if args.only:
+        return
     race_steps = 20 if args.quick else 1000
     print(f"\nrace of 6 ({'/'.join(RACE)}) against 1 contestant, full batch, {race_steps} steps:")
     for name, layers, dataset, n in [
