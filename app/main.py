@@ -7,6 +7,7 @@ from fastapi.responses import FileResponse, PlainTextResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from .docs import router as docs_router
 from .errors import http_error_handler, request_validation_handler, value_error_handler
 from .limits import BodySizeLimit
 from .routes import api, pages, playground_page, race_page, step_page
@@ -25,6 +26,8 @@ app = FastAPI(
         "Non-finite numbers produced by training (divergence) are `null`; errors are 4xx with a message "
         "that names the field."
     ),
+    docs_url=None,  # /docs and /redoc come from app.docs, on vendored files (no CDN)
+    redoc_url=None,
     default_response_class=JSONResponse,  # orjson, NaN/Inf -> null (app.serialize): one response class for the API
 )
 app.add_exception_handler(ValueError, value_error_handler)
@@ -49,6 +52,7 @@ for router in (api.router, pages.router, step_page.router, race_page.router, pla
             for status, doc in COMMON_ERRORS.items():
                 route.responses.setdefault(status, doc)
     app.include_router(router)
+app.include_router(docs_router)
 
 
 @app.get("/vendor/plotly.min.js", include_in_schema=False)

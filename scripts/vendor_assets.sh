@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Re-fetch the vendored front-end assets (htmx, its SSE extension, KaTeX, plotly.js) from
+# Re-fetch the vendored front-end assets (htmx, its SSE extension, KaTeX, plotly.js,
+# Swagger UI and ReDoc for /docs and /redoc) from
 # the npm registry with `npm pack` and copy the few files the pages need into
 # static/vendor/. Pages must work with no internet, so nothing is loaded from a
 # CDN at run time; these copies are committed to the repo.
@@ -8,8 +9,9 @@
 #
 # Everything is unpacked in a temporary directory (no node_modules, no
 # package.json, no tarballs are left in the repo). Only static/vendor/htmx/,
-# static/vendor/katex/, static/vendor/plotly/ and static/vendor/VERSIONS.txt are
-# replaced; anything else under static/vendor/ is left alone.
+# static/vendor/katex/, static/vendor/plotly/, static/vendor/swagger-ui/,
+# static/vendor/redoc/ and static/vendor/VERSIONS.txt are replaced; anything
+# else under static/vendor/ is left alone.
 set -euo pipefail
 
 HTMX="htmx.org@2.0.11"
@@ -17,6 +19,9 @@ HTMX_SSE="htmx-ext-sse@2.2.4"
 KATEX="katex@0.19.1"
 # plotly.js cartesian partial bundle: scatter, bar, heatmap, contour (what the pages draw), 1.5 MB instead of 4.8
 PLOTLY="plotly.js-cartesian-dist-min@4.1.1"
+# /docs and /redoc (app/docs.py). ReDoc stays on 2.x, the major FastAPI's get_redoc_html is written for.
+SWAGGER_UI="swagger-ui-dist@5.35.0"
+REDOC="redoc@2.5.4"
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 vendor="$repo_root/static/vendor"
@@ -47,10 +52,12 @@ fetch "$HTMX" htmx
 fetch "$HTMX_SSE" htmx-sse
 fetch "$KATEX" katex
 fetch "$PLOTLY" plotly
+fetch "$SWAGGER_UI" swagger-ui
+fetch "$REDOC" redoc
 
 # Stage the new tree first, swap it in only when everything was found.
 stage="$work/stage"
-mkdir -p "$stage/htmx" "$stage/katex/contrib" "$stage/katex/fonts" "$stage/plotly"
+mkdir -p "$stage/htmx" "$stage/katex/contrib" "$stage/katex/fonts" "$stage/plotly" "$stage/swagger-ui" "$stage/redoc"
 
 p="$work/htmx/package"
 need "$p/dist/htmx.min.js"; need "$p/LICENSE"
@@ -80,6 +87,25 @@ p="$work/plotly/package"
 need "$p/plotly-cartesian.min.js"; need "$p/LICENSE"
 cp "$p/plotly-cartesian.min.js" "$stage/plotly/plotly-cartesian.min.js"
 cp "$p/LICENSE" "$stage/plotly/LICENSE"
+
+# Swagger UI: the bundle and its CSS (the init code is ours, static/js/swagger-init.js: no inline script)
+p="$work/swagger-ui/package"
+need "$p/swagger-ui-bundle.js"; need "$p/swagger-ui.css"; need "$p/LICENSE"; need "$p/NOTICE"
+cp "$p/swagger-ui-bundle.js" "$p/swagger-ui-bundle.js.LICENSE.txt" "$p/swagger-ui.css" "$stage/swagger-ui/"
+cp "$p/LICENSE" "$p/NOTICE" "$stage/swagger-ui/"
+
+# ReDoc: the standalone bundle (no fonts from a CDN: app/docs.py passes with_google_fonts=False)
+p="$work/redoc/package"
+need "$p/bundles/redoc.standalone.js"; need "$p/LICENSE"
+cp "$p/bundles/redoc.standalone.js" "$p/bundles/redoc.standalone.js.LICENSE.txt" "$stage/redoc/"
+cp "$p/LICENSE" "$stage/redoc/LICENSE"
+# Its sidebar credit ("API docs by Redocly") loads a logo from cdn.redoc.ly whatever the options: point that at an
+# empty data: URL (the <img> hides itself when it fails to load), so /redoc asks nothing off the machine. The only
+# change made to a vendored file; VERSIONS.txt records the patched file's hash.
+sed -i 's#https://cdn\.redoc\.ly/redoc/logo-mini\.svg#data:,#g' "$stage/redoc/redoc.standalone.js"
+if grep -q 'cdn\.redoc\.ly' "$stage/redoc/redoc.standalone.js"; then
+    echo "vendor_assets: redoc.standalone.js still names cdn.redoc.ly (bundle changed?)" >&2; exit 1
+fi
 
 # Every woff2 font the CSS names must be present (woff/ttf fallbacks are
 # deliberately not vendored: Chromium takes the woff2 entry, listed first).
@@ -111,11 +137,14 @@ done < <(grep -o 'fonts/[A-Za-z0-9_.-]*\.woff2' "$stage/katex/katex.min.css" | s
     section "$KATEX" katex/katex.min.js katex/katex.min.css katex/contrib/auto-render.min.js \
         katex/LICENSE $(cd "$stage" && ls katex/fonts/*.woff2)
     section "$PLOTLY" plotly/LICENSE plotly/plotly-cartesian.min.js
+    section "$SWAGGER_UI" swagger-ui/LICENSE swagger-ui/NOTICE swagger-ui/swagger-ui-bundle.js \
+        swagger-ui/swagger-ui-bundle.js.LICENSE.txt swagger-ui/swagger-ui.css
+    section "$REDOC" redoc/LICENSE redoc/redoc.standalone.js redoc/redoc.standalone.js.LICENSE.txt
 } > "$stage/VERSIONS.txt"
 
 mkdir -p "$vendor"
-rm -rf "$vendor/htmx" "$vendor/katex" "$vendor/plotly"
-cp -R "$stage/htmx" "$stage/katex" "$stage/plotly" "$stage/VERSIONS.txt" "$vendor/"
+rm -rf "$vendor/htmx" "$vendor/katex" "$vendor/plotly" "$vendor/swagger-ui" "$vendor/redoc"
+cp -R "$stage/htmx" "$stage/katex" "$stage/plotly" "$stage/swagger-ui" "$stage/redoc" "$stage/VERSIONS.txt" "$vendor/"
 
 echo "vendored into $vendor:" >&2
-(cd "$vendor" && du -sh htmx katex plotly >&2)
+(cd "$vendor" && du -sh htmx katex plotly swagger-ui redoc >&2)
