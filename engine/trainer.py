@@ -87,11 +87,23 @@ def _relu(z, out):
     return np.maximum(z, 0.0, out=out)
 
 
+def _softmax_columns(z, out, top, total):
+    """softmax over the units of each sample, which run along axis -2 here, computed as scipy's softmax does it
+    (shift by the max, exp, divide by the sum). `top` and `total` (shaped (..., 1, mb)) keep each sample's max and
+    sum of exp(z - max): the cross-entropy summary reuses them, log sum_k exp(z_k) = top + log(total)."""
+    np.max(z, axis=-2, out=top, keepdims=True)
+    np.subtract(z, top, out=out)
+    np.exp(out, out=out)
+    np.sum(out, axis=-2, out=total, keepdims=True)
+    np.divide(out, total, out=out)
+
+
 # sigma(z) written into a buffer by one call; the same functions engine.activations applies, so bit for bit equal
-# (np.positive is an exact copy, the identity). The others go through engine.activations.
-_FORWARD_OUT = {"sigmoid": expit, "tanh": np.tanh, "relu": _relu, "linear": np.positive}
+# (np.positive is an exact copy, the identity). Softmax works on the pass's buffers (see StackedTrainer._plan).
+# The others go through engine.activations.
+_FORWARD_OUT = {"sigmoid": expit, "tanh": np.tanh, "relu": _relu, "linear": np.positive, "softmax": _softmax_columns}
 # losses whose sum over the samples the summaries take as one dot product (see StackedTrainer._summarize)
-_DOT_LOSSES = ("bce", "half_mse", "mse")
+_DOT_LOSSES = ("bce", "half_mse", "mse", "cross_entropy")
 
 
 def weight_mask(net: Network) -> np.ndarray:
@@ -125,8 +137,11 @@ class _Pass:
         self.plan = None  # StackedTrainer._plan fills it in
         self.x = np.ones((sizes[0] + 1, mb))  # [x; 1], shared by every contestant
         hidden = [np.ones((K, n + 1, mb)) for n in sizes[1:-1]]  # [a^l; 1]
-        self.head = np.empty((K, 2, n_L * mb))  # [terms | z^L], see _summarize
+        self.head = np.zeros((K, 2, n_L * mb))  # [terms | z^L], see _summarize
         self.terms = self.head[:, 0].reshape(K, n_L, mb)  # softplus(z^L) for bce, a^L - y for mse
+        # cross-entropy: the first mb terms hold top + log(total) per sample, the rest stay 0
+        self.top, self.total = one(np.empty((K, 1, mb))), one(np.empty((K, 1, mb)))  # a softmax output's
+        self.ce_terms = one(self.head[:, 0, :mb].reshape(K, 1, mb))
         self.z_out = self.head[:, 1].reshape(K, n_L, mb)  # z^L is written here by the forward pass
         self.a_out = np.empty((K, n_L, mb))
         self.head_flat = self.head.reshape(K, 2 * n_L * mb)
@@ -223,6 +238,10 @@ class StackedTrainer:
         self._W_back = [w[..., :-1].swapaxes(-1, -2) for w in self._W]
         self.wmask = weight_mask(net)
         self._grad_sq = np.empty_like(self.grad)
+        # ||dW^l||^2 per layer: on small nets three calls on the whole gradient (square, mask the biases, sum per
+        # layer); past ~5000 parameters, where those three passes over memory cost more than the calls, a vecdot
+        # of each layer's weights (the bias column left out by the view) and a sum, reading the gradient once
+        self._weight_sq = [(g[..., :-1], np.empty(g.shape[:-1])) for g in self.gW] if net.n_params > 5000 else None
         self.dropout = tuple(reg.dropout) or (0.0,) * net.depth
         self._keep = [1.0 - p for p in self.dropout]
         acts = net.activations
@@ -244,8 +263,16 @@ class StackedTrainer:
         if p is None:
             p = self._train_passes[mb] = _Pass(self.net, self.K, mb, True, any(self.dropout))
             if mb == self.m and self.batch_size >= self.m:  # the full batch: loaded once
-                p.load(self.X, self.Y, self.classify)
+                self._load(p, self.X, self.Y)
         return p
+
+    def _load(self, p: _Pass, X, Y):
+        """p.load, and for cross-entropy the weights of its per-sample terms: l_i = (top_i + log total_i) sum_k y_ik
+        - y_i . z_i, which is -sum_k y_ik log a_ik (engine.losses.cross_entropy) for any targets, one-hot or not."""
+        p.load(X, Y, self.classify)
+        if self._loss == "cross_entropy":
+            p.loss_coef[: Y.size] = 0.0
+            p.loss_coef[: p.mb] = Y.sum(axis=1)
 
     def _eval_pass(self, which: str) -> _Pass:
         """Evaluation mode (no dropout) on the whole training set or the test set, loaded once."""
@@ -253,7 +280,7 @@ class StackedTrainer:
         if p is None:
             X, Y = (self.X, self.Y) if which == "train" else (self.X_test, self.Y_test)
             p = self._eval_passes[which] = _Pass(self.net, self.K, X.shape[0], False, False)
-            p.load(X, Y, self.classify)
+            self._load(p, X, Y)
         return p
 
     def _rows(self, t: int) -> np.ndarray:
@@ -287,6 +314,9 @@ class StackedTrainer:
             forward = [
                 (l, W, p.inputs[l], p.z[l], f, p.a[l]) for l, (W, f) in enumerate(zip(self._W, self._forward_out))
             ]
+            if acts[-1] == "softmax":  # into this pass's own max and sum buffers
+                l, W, x, z, _, a = forward[-1]
+                forward[-1] = (l, W, x, z, lambda z, out, p=p: _softmax_columns(z, out, p.top, p.total), a)
             backward = None
             if hasattr(p, "delta"):
                 backward = [
@@ -373,6 +403,10 @@ class StackedTrainer:
         if self._loss == "bce":  # l_i = sum_k softplus(z_k) - y_k z_k, stable for any z (engine.losses.bce)
             np.logaddexp(0.0, p.z_out, out=p.terms)
             np.vecdot(p.head_flat, p.loss_coef, out=loss_sum)
+        elif self._loss == "cross_entropy":  # l_i = log sum_k exp(z_k) - y . z, from the forward's softmax buffers
+            np.log(p.total, out=p.ce_terms)
+            p.ce_terms += p.top
+            np.vecdot(p.head_flat, p.loss_coef, out=loss_sum)
         elif self._loss is not None:  # half_mse, mse: sum of (a - y)^2
             np.subtract(p.a_out, p.y, out=p.terms)
             np.vecdot(p.terms_flat, p.terms_flat, out=loss_sum)
@@ -437,6 +471,7 @@ class StackedTrainer:
         evaluate = train if shares_forward else self._eval_pass("train")
         test = self._eval_pass("test") if has_test else None
         theta, g, g_sq, wmask, offsets = self.theta, self.grad, self._grad_sq, self.wmask, self.offsets
+        weight_sq = self._weight_sq
         forward, backward, summarize, vecdot = self._forward, self._backward, self._summarize, np.vecdot
         updates = [
             (c.optimizer.update, c.hyper, self.theta[k], self.grad[k], self.states[k])
@@ -481,9 +516,14 @@ class StackedTrainer:
                     rows_sq = delta_sq[i].T
                     for l, d in enumerate(p.delta_flat):
                         vecdot(d, d, out=rows_sq[l])
-                np.multiply(g, g, out=g_sq)  # ||dW^l||^2: weights only, summed per layer
-                g_sq *= wmask
-                np.add.reduceat(g_sq, offsets, axis=1, out=grad_sq[i])
+                if weight_sq is None:
+                    np.multiply(g, g, out=g_sq)  # ||dW^l||^2: weights only, summed per layer
+                    g_sq *= wmask
+                    np.add.reduceat(g_sq, offsets, axis=1, out=grad_sq[i])
+                else:
+                    layers_sq = grad_sq[i].T
+                    for l, (w, row_sq) in enumerate(weight_sq):
+                        np.sum(vecdot(w, w, out=row_sq), axis=-1, out=layers_sq[l])
                 if penalized:
                     if reg.l2:
                         g += reg.l2 * theta * self.wmask
