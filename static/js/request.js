@@ -52,6 +52,20 @@ export function postJSON(url, body, { signal } = {}) {
   });
 }
 
+/** POST a JSON body and get a file back: {blob, filename} (the filename from Content-Disposition). */
+export async function postBlob(url, body, { signal } = {}) {
+  let response;
+  try {
+    response = await fetch(url, { method: "POST", signal, headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  } catch (err) {
+    if (err.name === "AbortError") throw err;
+    throw new ApiError(0, ["The server cannot be reached."]);
+  }
+  if (!response.ok) return parse(response);
+  const match = /filename="([^"]+)"/.exec(response.headers.get("content-disposition") || "");
+  return { blob: await response.blob(), filename: match ? match[1] : "download" };
+}
+
 /** POST and read a newline-delimited JSON stream, calling onEvent for each line as it arrives. */
 export async function postStream(url, body, onEvent, { signal } = {}) {
   let response;
