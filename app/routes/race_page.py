@@ -1,13 +1,9 @@
-"""The /race page (optimizers racing side by side), its HTMX fragment, and the JSON endpoints it needs.
+"""The race's JSON endpoints; the /race page itself is app/routes/race_view.py (included below).
 
-GET  /race                  the page; URL state ?problem=&steps=&c=<contestants>&spec=<token>&log=&present=
-GET  /race/problem          fragment: the chosen problem's description and formulas (HTMX swaps #problem-info)
 POST /api/v1/race/stream    a network race as NDJSON events while it trains: start, chunk..., surface, boundary, done
 POST /api/v1/function-race  a race on a 2-D test function of engine.problems, with its contour
 """
 
-import base64
-import binascii
 import dataclasses
 import json
 import logging
@@ -16,9 +12,9 @@ import time
 from typing import Annotated, Literal
 
 import numpy as np
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
-from pydantic import Field, ValidationError
+from pydantic import Field
 
 from engine import experiment, problems, surfaces
 from engine.backprop import predict
@@ -30,11 +26,11 @@ from engine.presets import PRESETS_BY_ID
 from engine.spec import Experiment, experiment_from_dict, optimizer_from_dict
 from engine.trainer import StackedTrainer
 
-from ..schemas import OptimizerIn, RaceRequest, SpecRef, Steps, Strict
+from ..schemas import OptimizerIn, RaceRequest, Steps, Strict
 from ..serialize import clean, json_response
 from ..settings import get_settings
-from ..templating import templates
-from .api import ERRORS, check_budget, resolve
+from . import race_view
+from .api import ERRORS, check_budget
 
 log = logging.getLogger(__name__)
 S = get_settings()
@@ -224,132 +220,6 @@ def _contestant_dict(opt) -> dict:
         "batch_size": opt.batch_size,
         "schedule": {"name": opt.schedule.name, **dict(opt.schedule.params)},
     }
-
-
-def _decode_contestants(token: str) -> list[dict]:
-    """?c=: base64url of the JSON list of contestants, as the page writes it."""
-    try:
-        raw = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode())
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise ValueError("c: not a valid list of contestants") from None
-    if not isinstance(raw, list) or not 2 <= len(raw) <= S.max_contestants or not all(isinstance(o, dict) for o in raw):
-        raise ValueError(f"c: need 2 to {S.max_contestants} contestants")
-    return [_contestant_dict(optimizer_from_dict(o)) for o in raw]
-
-
-def _match_problem(spec: Experiment, table: dict) -> str | None:
-    """The page's network problem whose network and data the spec uses, if any."""
-    mine = spec.to_dict()
-    for name, entry in table.items():
-        if entry["kind"] == "network":
-            theirs = experiment_from_dict(entry["spec"]).to_dict()
-            if all(mine[key] == theirs[key] for key in ("network", "data", "l2", "l1", "dropout", "clip_norm")):
-                return name
-    return None
-
-
-def initial_state(table: dict, problem: str | None, steps: int | None, c: str | None, spec: str | None) -> dict:
-    """The race the page opens with: from a spec token, or ?problem=&c=&steps=, or the default; errors are shown,
-    not raised, and the default fills in what was wrong."""
-    errors = []
-    state = {
-        "problem": DEFAULT_PROBLEM,
-        "steps": None,
-        "seed": 0,
-        "contestants": [_contestant_dict(optimizer_from_dict(o)) for o in DEFAULT_RACE],
-    }
-    if problem is not None:
-        if problem in table:
-            state["problem"] = problem
-            lrs = table[problem]["suggested_lr"]
-            state["contestants"] = [{**c, "lr": lrs.get(c["name"], c["lr"])} for c in state["contestants"]]
-        else:
-            errors.append(f"problem: unknown '{problem}' (choose from {', '.join(table)})")
-    if c is not None:
-        try:
-            state["contestants"] = _decode_contestants(c)
-        except ValueError as exc:
-            errors.append(str(exc))
-    if spec is not None:
-        try:
-            ex = resolve(SpecRef(spec_token=spec))
-            if not 2 <= len(ex.optimizers) <= S.max_contestants:
-                raise ValueError(f"spec: a race needs 2 to {S.max_contestants} optimizers")
-            name = _match_problem(ex, table)
-            if name is None:
-                d = ex.to_dict()
-                name = "custom"
-                entry = _network_entry(
-                    name,
-                    {
-                        "title": "From the link",
-                        "steps": 300,
-                        "network": d["network"],
-                        "data": d["data"],
-                        "description": "The network and data of the spec in the link.",
-                        "extra": {k: d[k] for k in ("l2", "l1", "dropout", "clip_norm")},
-                    },
-                )
-                table[name] = entry
-            state.update(problem=name, seed=ex.seed, contestants=[_contestant_dict(o) for o in ex.optimizers])
-        except (ValidationError, ValueError) as exc:
-            errors.append(f"spec: {exc.errors()[0]['msg']}" if isinstance(exc, ValidationError) else str(exc))
-    if steps is not None:
-        if 1 <= steps <= S.max_steps:
-            state["steps"] = steps
-        else:
-            errors.append(f"steps: must be from 1 to {S.max_steps}")
-    state["steps"] = state["steps"] or table[state["problem"]]["steps"]
-    return {**state, "errors": errors}
-
-
-@router.get("/race", include_in_schema=False)
-def race_page(
-    request: Request,
-    present: int = 0,
-    problem: str | None = None,
-    steps: int | None = None,
-    c: str | None = None,
-    spec: str | None = None,
-    log: int = 1,
-):
-    """The optimizer race, opened on the race in the URL or on the default race."""
-    table = problem_table()
-    initial = initial_state(table, problem, steps, c, spec)
-    config = {
-        "problems": table,
-        "initial": {**initial, "log": bool(log)},
-        "limits": {"max_steps": S.max_steps, "max_contestants": S.max_contestants, "min_contestants": 2},
-    }
-    return templates.TemplateResponse(
-        request,
-        "race.html",
-        {
-            "page": "race",
-            "present": bool(present),
-            "config": config,
-            "problems": table,
-            "info": table[initial["problem"]],
-            "errors": initial["errors"],
-        },
-    )
-
-
-@router.get("/race/problem", include_in_schema=False)
-def problem_fragment(request: Request, problem: str = DEFAULT_PROBLEM):
-    """The problem's description and formulas, for HTMX to swap into #problem-info."""
-    table = problem_table()
-    if problem == "custom":  # a network from a link: only the page that opened it knows it
-        info = {
-            "title": "From the link",
-            "kind": "custom",
-            "description": "The network and data of the spec in the link.",
-        }
-    elif problem in table:
-        info = table[problem]
-    else:
-        raise ValueError(f"problem: unknown '{problem}' (choose from {', '.join(table)})")
-    return templates.TemplateResponse(request, "race.html", {"info": info}, block_name="problem_info")
 
 
 # ---- POST /api/v1/function-race ------------------------------------------------------------------------------------
@@ -732,3 +602,7 @@ def race_stream(body: RaceStreamRequest):
     return StreamingResponse(
         race.events(), media_type="application/x-ndjson", headers={"Cache-Control": "no-store", "X-Spec-Id": spec.id}
     )
+
+
+# the page itself (GET /race, its fragments, its event stream and CSV): app/routes/race_view.py
+router.include_router(race_view.router)

@@ -1,0 +1,358 @@
+"""The /race page: a race a class can read. The URL is `?spec=<token>&steps=N` plus view settings (t, w, q, log,
+present); opening it runs the race (recomputed from the spec) and restores the playhead.
+
+GET  /race                 the page (old ?problem=&c= links redirect to the ?spec= form)
+POST /race/start           the setup form -> the race's block (htmx), the URL pushed; a plain POST redirects
+GET  /race/events          the race as server-sent events for htmx's SSE extension: status, standings, race, done
+GET  /race/contestant      a new contestant's fields (templates/components.html optimizer_fields)
+GET  /race/loss-field      the loss choices of a problem
+GET  /race/race.csv        train and test loss, accuracy and lr per step, and the final weights, as CSV
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import csv
+import io
+import json
+import logging
+import time
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
+from jinja2_fragments import render_block
+
+from engine import experiment
+from engine.initializers import INITIALIZERS
+from engine.spec import Experiment, experiment_from_dict, optimizer_from_dict
+
+from .. import cost
+from ..errors import BudgetError
+from ..schemas import SpecRef
+from ..serialize import dumps
+from ..settings import get_settings
+from ..templating import templates
+from ..views import race as rv
+from ..views.forms import optimizer_form, optimizer_from_form
+from .api import check_features, resolve
+
+log = logging.getLogger(__name__)
+router = APIRouter(include_in_schema=False)
+MAX_PREFIXES = 16  # contestant field prefixes c0_ .. c15_ a form may carry (at most max_contestants of them)
+
+
+# ---- the spec of a race, and its bounds ------------------------------------------------------------------------------
+def check_race(spec: Experiment, steps: int) -> None:
+    """2..max contestants, 1..max steps, and the work bounded by the cost model (a race of the API's size plus the
+    landscape grid and the recorded state)."""
+    S = get_settings()
+    if not 2 <= len(spec.optimizers) <= S.max_contestants:
+        raise ValueError(f"optimizers: a race needs 2 to {S.max_contestants} contestants")
+    if not 1 <= steps <= S.max_steps:
+        raise ValueError(f"steps: must be from 1 to {S.max_steps}")
+    prep = experiment.prepare(spec)
+    check_features(prep)
+    est = cost.train_or_race(prep, steps, len(spec.optimizers))
+    est.merge(cost.surface(prep, 0, 1, rv.RESOLUTION))
+    est.add("steps", memory=min(rv.PATH_FLOATS, (steps + 1) * len(spec.optimizers) * prep.net.n_params) * 8)
+    floats = rv.state_floats(spec, steps)  # every weight's optimizer state, float32 in base64 (5.4 bytes each)
+    est.add("optimizers", memory=floats * 4, response=floats * 5.4)
+    # the playback frames' standings as text, and the landscape's paths
+    est.add("steps", response=len(rv.frame_steps(steps)) * len(spec.optimizers) * 60)
+    est.enforce()
+
+
+def spec_from_token(token: str) -> Experiment:
+    spec = resolve(SpecRef(spec_token=token))
+    return spec
+
+
+def _decode_legacy(token: str) -> list[dict]:
+    """Old links' ?c=: base64url of the JSON list of contestants."""
+    try:
+        raw = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode())
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise ValueError("c: not a valid list of contestants") from None
+    if not isinstance(raw, list) or not all(isinstance(o, dict) for o in raw):
+        raise ValueError("c: not a valid list of contestants")
+    return raw
+
+
+def _race_url(spec: Experiment, steps: int, **view) -> str:
+    query = {"spec": spec.to_token(), "steps": steps, **{k: v for k, v in view.items() if v not in (None, "", 0)}}
+    return "/race?" + urlencode(query)
+
+
+# ---- what the page template needs --------------------------------------------------------------------------------
+def setup_context(spec: Experiment, steps: int) -> dict:
+    """The setup form filled in from a spec: problem, steps, initialiser, loss, one optimizer form per contestant."""
+    problem = rv.match_problem(spec) or "custom"
+    entry = rv.PROBLEMS.get(problem)
+    d = spec.to_dict()
+    contestants = []
+    for k, o in enumerate(spec.optimizers):
+        opt = {
+            "name": o.name,
+            **dict(o.hyper),
+            "batch_size": o.batch_size,
+            "schedule": {"name": o.schedule.name, **dict(o.schedule.params)},
+        }
+        contestants.append({"k": k, "prefix": f"c{k}_", "form": optimizer_form(opt)})
+    return {
+        "problem": problem,
+        "problems": rv.PROBLEMS,
+        "problem_entry": entry,
+        "steps": steps,
+        "init": d["network"]["init"],
+        "inits": list(INITIALIZERS),
+        "loss": d["network"]["loss"],
+        "losses": rv.loss_choices(entry) if entry else [d["network"]["loss"]],
+        "loss_titles": rv.LOSS_TITLES,
+        "contestants": contestants,
+        "max_contestants": get_settings().max_contestants,
+    }
+
+
+def race_context(spec: Experiment, steps: int) -> dict:
+    """The race block: cards, the stream's URL, the standings table before any step, the view's selects."""
+    prep = experiment.prepare(spec)
+    names = ["w", "b"] if tuple(prep.net.layers) == (1, 1) else rv.parameter_names(prep.net)
+    quantities = []
+    for o in spec.optimizers:
+        for q in ("update", "g", *rv.OPTIMIZERS[o.name].state_names):
+            if q not in quantities:
+                quantities.append(q)
+    m_test = 0 if prep.X_test is None else int(prep.X_test.shape[0])
+    query = urlencode({"spec": spec.to_token(), "steps": steps})
+    return {
+        "spec": spec,
+        "steps": steps,
+        "spec_token": spec.to_token(),
+        "cards": [rv.card(spec, k) for k in range(len(spec.optimizers))],
+        "events_url": "/race/events?" + query,
+        "csv_url": "/race/race.csv?" + query,
+        "race_url": _race_url(spec, steps),
+        "parameter_names": names,
+        "quantities": [(q, rv.STATE_TITLES.get(q, q)) for q in quantities],
+        "classify": prep.classify,
+        "has_test": m_test > 0,
+        "loss_title": rv.LOSS_TITLES.get(prep.net.loss, prep.net.loss),
+        "data_text": f"{prep.X.shape[0]} training rows"
+        + (f", {m_test} test rows" if m_test else ", no test set (every row trains)"),
+        "network_text": f"{'-'.join(map(str, prep.net.layers))} · {', '.join(prep.net.activations)} · "
+        f"{rv.LOSS_TITLES.get(prep.net.loss, prep.net.loss)} · init {spec.network.init} · "
+        f"{prep.net.n_params} parameters",
+        "why": rv.WHY_DEFAULT if is_default(spec) else None,
+        "standings": rv.empty_standings(spec),
+        "divergence_rule": rv.DIVERGENCE_TEXT,
+        "phase": "connecting",
+        "done": 0,
+    }
+
+
+def is_default(spec: Experiment) -> bool:
+    return spec.id == experiment_from_dict(rv.race_spec(rv.DEFAULT_PROBLEM, rv.DEFAULT_RACE)).id
+
+
+def default_spec() -> Experiment:
+    return experiment_from_dict(rv.race_spec(rv.DEFAULT_PROBLEM, rv.DEFAULT_RACE))
+
+
+# ---- the page ------------------------------------------------------------------------------------------------------
+@router.get("/race")
+def race_page(
+    request: Request,
+    spec: str | None = None,
+    steps: int | None = None,
+    present: int = 0,
+    problem: str | None = None,
+    c: str | None = None,
+):
+    """The race in the URL (or the default race), run as the page opens; old ?problem=&c= links redirect."""
+    errors: list[str] = []
+    if spec is None and (problem is not None or c is not None):
+        try:
+            name = problem or rv.DEFAULT_PROBLEM
+            if name not in rv.PROBLEMS:
+                raise ValueError(
+                    f"problem: '{name}' is not a network race (2-D test functions race through "
+                    "POST /api/v1/function-race)"
+                )
+            optimizers = _decode_legacy(c) if c is not None else rv.DEFAULT_RACE
+            new = experiment_from_dict(rv.race_spec(name, [optimizer_from_dict(o).to_dict() for o in optimizers]))
+            return RedirectResponse(
+                _race_url(new, steps or rv.PROBLEMS[name]["steps"], present=present), status_code=307
+            )
+        except ValueError as exc:
+            errors.append(str(exc))
+    race_spec_ = default_spec()
+    race_steps = rv.DEFAULT_STEPS
+    if spec is not None:
+        try:
+            race_spec_ = spec_from_token(spec)
+            race_steps = steps or (rv.PROBLEMS.get(rv.match_problem(race_spec_) or "", {}).get("steps", 300))
+            check_race(race_spec_, race_steps)
+        except (ValueError, BudgetError) as exc:
+            errors.append(_message(exc))
+            race_spec_, race_steps = default_spec(), rv.DEFAULT_STEPS
+    ctx = {
+        "page": "race",
+        "present": bool(present),
+        "errors": errors,
+        **setup_context(race_spec_, race_steps),
+        **race_context(race_spec_, race_steps),
+    }
+    return templates.TemplateResponse(request, "race.html", ctx, status_code=400 if errors and spec else 200)
+
+
+def _message(exc: Exception) -> str:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        try:
+            return "; ".join(f"{'.'.join(map(str, e.get('loc', [])))}: {e.get('msg')}" for e in errors())
+        except (TypeError, AttributeError):
+            pass
+    return str(getattr(exc, "detail", None) or exc)
+
+
+def spec_from_form(form) -> tuple[Experiment, int]:
+    """The setup form back to a spec and a number of steps; ValueError names the field."""
+    problem = form.get("problem") or rv.DEFAULT_PROBLEM
+    if problem not in rv.PROBLEMS:
+        raise ValueError(f"problem: unknown '{problem}' (choose from {', '.join(rv.PROBLEMS)})")
+    try:
+        steps = int(form.get("steps") or rv.PROBLEMS[problem]["steps"])
+    except ValueError:
+        raise ValueError("steps: must be a whole number") from None
+    optimizers = []
+    for k in range(MAX_PREFIXES):
+        prefix = f"c{k}_"
+        if form.get(prefix + "optimizer") is None:
+            continue
+        try:
+            optimizers.append(optimizer_from_form(form, prefix))
+        except ValueError as exc:
+            raise ValueError(f"contestant {len(optimizers) + 1}: {exc}") from None
+    spec = experiment_from_dict(rv.race_spec(problem, optimizers, form.get("init") or None, form.get("loss") or None))
+    check_race(spec, steps)
+    return spec, steps
+
+
+@router.post("/race/start")
+async def race_start(request: Request):
+    """Start the race the form describes: htmx gets the race block and the new URL; a plain form post redirects."""
+    form = await request.form()
+    try:
+        spec, steps = spec_from_form(form)
+    except (ValueError, BudgetError) as exc:
+        message = _message(exc)
+        if request.headers.get("HX-Request"):
+            return templates.TemplateResponse(
+                request, "race.html", {"form_error": message}, block_name="form_error", status_code=422
+            )
+        return Response(message, status_code=422, media_type="text/plain")
+    url = _race_url(spec, steps)
+    if not request.headers.get("HX-Request"):
+        return RedirectResponse(url, status_code=303)
+    ctx = {**race_context(spec, steps), "present": False}
+    response = templates.TemplateResponse(request, "race.html", ctx, block_name="race_block")
+    response.headers["HX-Push-Url"] = url
+    return response
+
+
+# ---- the race, streamed ------------------------------------------------------------------------------------------
+def _sse(event: str, html: str) -> bytes:
+    lines = html.replace("\r", "").split("\n")
+    return (f"event: {event}\n" + "".join(f"data: {line}\n" for line in lines) + "\n").encode()
+
+
+@router.get("/race/events")
+def race_events(request: Request, spec: str, steps: int):
+    """The race as server-sent events: `status` and `standings` (HTML) per chunk, `race` (the playback data as a
+    JSON block), then `done`; a failure is an `error` event, then `done`."""
+    race_spec_ = spec_from_token(spec)
+    check_race(race_spec_, steps)
+    prep = experiment.prepare(race_spec_)
+    table = {
+        "cards": rv.cards(race_spec_),
+        "has_test": prep.X_test is not None and len(prep.X_test) > 0,
+        "classify": prep.classify,
+    }
+
+    def events():
+        started = time.perf_counter()
+        try:
+            yield b"retry: 3600000\n\n"  # a finished stream is not reopened by the browser
+            gen = rv.run_race(race_spec_, steps)
+            while True:
+                try:
+                    done, partial = next(gen)
+                except StopIteration as stop:
+                    result = stop.value
+                    break
+                yield _sse("status", _block("status", {"done": done, "steps": steps, "phase": "training"}))
+                yield _sse("standings", _block("standings", {"standings": partial, **table}))
+            yield _sse("status", _block("status", {"done": steps, "steps": steps, "phase": "landscape"}))
+            land = rv.landscape(result, rv.RESOLUTION)
+            data = rv.page_data(result, land)
+            final = data["standings"][-1]
+            yield _sse("standings", _block("standings", {"standings": final, **table}))
+            blob = dumps(data).decode().replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+            yield _sse("race", f'<script type="application/json" id="race-json">{blob}</script>')
+            elapsed = time.perf_counter() - started
+            yield _sse("status", _block("status", {"done": steps, "steps": steps, "phase": "done", "elapsed": elapsed}))
+        except Exception as exc:  # the status line is gone: report in the stream and log it
+            log.exception("race events failed")
+            yield _sse("status", _block("status", {"phase": "error", "message": str(exc)}))
+        yield _sse("done", "")
+
+    return StreamingResponse(
+        events(), media_type="text/event-stream", headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    )
+
+
+def _block(name: str, ctx: dict) -> str:
+    """One named block of race.html rendered to a string (jinja2-fragments' render_block)."""
+    return render_block(templates.env, "race.html", name, ctx)
+
+
+# ---- small fragments ---------------------------------------------------------------------------------------------
+@router.get("/race/contestant")
+def contestant_fragment(request: Request):
+    """Fields for one more contestant (Adam at its defaults) under the first free prefix."""
+    used = {k for k in range(MAX_PREFIXES) if request.query_params.get(f"c{k}_optimizer") is not None}
+    if len(used) >= get_settings().max_contestants:
+        raise ValueError(f"optimizers: at most {get_settings().max_contestants} contestants")
+    k = min(set(range(MAX_PREFIXES)) - used)
+    ctx = {"c": {"k": k, "prefix": f"c{k}_", "form": optimizer_form({"name": "adam"})}}
+    return templates.TemplateResponse(request, "race.html", ctx, block_name="contestant")
+
+
+@router.get("/race/loss-field")
+def loss_field(request: Request, problem: str = rv.DEFAULT_PROBLEM):
+    """The loss select for a problem (its output decides which losses apply)."""
+    if problem not in rv.PROBLEMS:
+        raise ValueError(f"problem: unknown '{problem}' (choose from {', '.join(rv.PROBLEMS)})")
+    entry = rv.PROBLEMS[problem]
+    ctx = {"losses": rv.loss_choices(entry), "loss": entry["network"]["loss"], "loss_titles": rv.LOSS_TITLES}
+    ctx["steps"] = entry["steps"]
+    return templates.TemplateResponse(request, "race.html", ctx, block_name="loss_field")
+
+
+@router.get("/race/race.csv")
+def race_csv(spec: str, steps: int):
+    """The race as tidy CSV: per contestant and step train/test loss, accuracy, lr; then the final weights."""
+    race_spec_ = spec_from_token(spec)
+    check_race(race_spec_, steps)
+    result = rv.race(race_spec_, steps)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    for row in rv.csv_rows(result):
+        writer.writerow(row)
+    return Response(
+        out.getvalue(),
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="race-{race_spec_.id[:12]}.csv"'},
+    )
