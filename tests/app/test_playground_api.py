@@ -1,7 +1,8 @@
-"""POST /api/v1/activations-grid and /api/v1/csv-points, and GET /playground, against the engine."""
+"""/playground's endpoints against the engine: activations-grid, export, csv-points, the page, its form and panels."""
 
 import asyncio
 import base64
+import io
 import json
 from concurrent.futures import ThreadPoolExecutor
 
@@ -10,8 +11,9 @@ import numpy as np
 import pytest
 
 from app.main import app
-from engine.backprop import objective
+from engine.backprop import backprop, forward, objective, predict
 from engine.experiment import prepare, train_runs
+from engine.hidden import grid_lines, hidden_view
 from engine.network import Params
 from engine.regularization import batch_indices, dropout_masks
 from engine.spec import experiment_from_dict
@@ -23,12 +25,16 @@ SPIRAL = {
 }
 
 
-def call(method: str, url: str, body=None) -> httpx.Response:
+def call(method: str, url: str, body=None, form=None, content=None) -> httpx.Response:
     """One request through the ASGI app, on its own thread's event loop (pytest-playwright may own this one)."""
 
     async def go():
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            if form is not None:
+                return await client.request(method, url, data=form)
+            if content is not None:
+                return await client.request(method, url, content=content, headers={"content-type": "application/json"})
             return await client.request(method, url, json=body)
 
     with ThreadPoolExecutor(1) as pool:
@@ -249,12 +255,22 @@ def csv(text, task=None):
 def test_good_csv_with_and_without_a_header():
     r = csv("x1,x2,label\n0.5,-0.25,1\n\n-1e-1, 2 ,0\r\n")
     assert r.status_code == 200, r.text
-    assert r.json() == {"points": [[0.5, -0.25, 1.0], [-0.1, 2.0, 0.0]], "n": 2}
+    body = r.json()
+    assert body["points"] == [[0.5, -0.25, 1.0], [-0.1, 2.0, 0.0]] and body["n"] == 2
+    assert body["header"] == ["x1", "x2", "label"] and body["separator"] == "," and body["classes"] == 2
     assert csv("0.1,0.2,1").json()["n"] == 1
 
 
+def test_quoted_fields_semicolons_tabs_and_three_classes():
+    r = csv('"x1";"x2";"label"\n"0,5";-1;2\n0.25;"1e-1";0\n')
+    assert r.status_code == 200, r.text
+    assert r.json()["points"] == [[0.5, -1.0, 2.0], [0.25, 0.1, 0.0]] and r.json()["classes"] == 3
+    r = csv("0.5\t1\t1\n-0.5\t1\t0\n")
+    assert r.json()["separator"] == "tab" and r.json()["n"] == 2
+
+
 def test_bad_rows_each_get_a_message_and_nothing_is_evaluated():
-    text = "x1,x2,label\n0.1,0.2,1\n0.3,abc,0\n<img src=x onerror=alert(1)>\n1,2,3\nnan,0,1\n__import__('os'),1,0\n20,0,1\n1_000,0,0\n"
+    text = "x1,x2,label\n0.1,0.2,1\n0.3,abc,0\n<img src=x onerror=alert(1)>\n1,2,13\nnan,0,1\n__import__('os'),1,0\n20,0,1\n1_000,0,0\n"
     r = csv(text)
     assert r.status_code == 422
     detail = r.json()["detail"]
@@ -262,7 +278,7 @@ def test_bad_rows_each_get_a_message_and_nothing_is_evaluated():
     assert sorted(by_row) == [3, 4, 5, 6, 7, 8, 9]
     assert by_row[3] == "row 3: x2 'abc' is not a number"
     assert by_row[4] == "row 4: expected 3 values x1,x2,label, found 1"
-    assert by_row[5] == "row 5: label 3 must be 0 or 1"
+    assert by_row[5] == "row 5: label '13' must be a class 0 to 9"
     assert "x1 'nan' is not a number" in by_row[6]
     assert "is not a number" in by_row[7] and len(by_row[7]) < 80
     assert by_row[8] == "row 8: x1 20 is outside [-10, 10]"
@@ -274,7 +290,7 @@ def test_regression_csv_takes_any_finite_target():
     assert csv("0.1,0.2,1e9", task="regression").status_code == 422
 
 
-def test_csv_limits():
+def test_csv_limits_and_oversize_uploads():
     assert csv("").status_code == 422
     assert csv("x1,x2,label\n").json()["detail"][0]["msg"].startswith("text: no data rows")
     big = "0.1,0.1,1\n" * 10_001
@@ -286,6 +302,10 @@ def test_csv_limits():
     lots_bad = "x,y,z\n" + "a,b,c\n" * 80
     detail = csv(lots_bad).json()["detail"]
     assert len(detail) == 51 and "more bad rows" in detail[-1]["msg"]
+    assert csv('0,"0\n').status_code == 422 and "not valid CSV" in csv('0,"0\n').text
+    huge = json.dumps({"text": "0.1,0.1,1\n" * 110_000}).encode()  # over the 1 MB body limit
+    r = call("POST", "/api/v1/csv-points", content=huge)
+    assert r.status_code == 413
 
 
 def test_csv_rejects_non_strings_and_unknown_fields():
@@ -293,31 +313,239 @@ def test_csv_rejects_non_strings_and_unknown_fields():
     assert call("POST", "/api/v1/csv-points", {"text": "1,1,1", "run": True}).status_code == 422
 
 
-# ---- the page -----------------------------------------------------------------------------------------------
+# ---- multi-class, images, what a hidden layer sees, explicit data with a test split --------------------------
+
+SPIRAL3 = {
+    "network": {"layers": [2, 8, 8, 3], "activations": ["tanh", "tanh", "softmax"], "loss": "cross_entropy"},
+    "data": {"dataset": "spiral3", "n": 300, "noise": 0.1, "test_fraction": 0.2, "features": ["x1", "x2"]},
+    "optimizer": {"name": "adam", "lr": 0.03, "batch_size": 10},
+}
+DIGITS = {
+    "network": {"layers": [64, 16, 10], "activations": ["relu", "softmax"], "loss": "cross_entropy"},
+    "data": {"dataset": "digits", "n": 300, "test_fraction": 0.2},
+    "optimizer": {"name": "adam", "lr": 0.01, "batch_size": 20},
+}
 
 
-def test_page_embeds_the_catalog_safely():
+def theta_at(spec_dict, t):
+    spec = experiment_from_dict(spec_dict)
+    prep = prepare(spec)
+    return prep, Params.from_flat(prep.net, train_runs(spec, t)[0].theta) if t else prep.params0
+
+
+def test_three_classes_give_the_most_probable_class_and_argmax_accuracy():
+    body = grid(SPIRAL3, t=40, resolution=9, include_data=True).json()
+    prep, params = theta_at(SPIRAL3, 40)
+    u = np.linspace(-body["extent"], body["extent"], 9)
+    gx, gy = np.meshgrid(u, u)
+    a = forward(prep.net, params, np.column_stack([gx.ravel(), gy.ravel()]))[1][-1]
+    assert body["classes"] == 3
+    assert np.array_equal(np.array(body["output_class"]).ravel(), np.argmax(a, axis=1))
+    assert np.allclose(np.array(body["output"]).ravel(), np.max(a, axis=1), atol=5e-5)
+    train_acc = np.mean(np.argmax(predict(prep.net, params, prep.X), 1) == np.argmax(prep.Y, 1))
+    assert body["metrics"]["accuracy"] == pytest.approx(train_acc)
+    assert body["text"]["accuracy"] == f"{100 * train_acc:.3g}%" or body["text"]["accuracy"].endswith("%")
+    assert set(body["data"]["train"]["y"]) == {0, 1, 2}
+
+
+def test_spiral3_trains_past_90_percent_with_softmax_and_cross_entropy():
+    body = grid(SPIRAL3, t=400, encoding="packed").json()
+    assert body["metrics"]["accuracy"] > 0.9 and body["metrics"]["test_accuracy"] > 0.9
+    classes = unpack(body["output_class"])
+    assert set(np.unique(classes[np.isfinite(classes)]).round().astype(int)) == {0, 1, 2}  # a 3-colour boundary
+
+
+def test_digits_give_one_image_and_its_ten_probabilities():
+    body = grid(DIGITS, t=30, sample=3).json()
+    prep, params = theta_at(DIGITS, 30)
+    s = body["sample"]
+    assert s["set"] == "test" and s["index"] == 3 and len(s["image"]) == 64
+    probs = predict(prep.net, params, prep.X_test[3:4])[0]
+    assert np.allclose(s["probs"], probs) and s["predicted"] == int(np.argmax(probs))
+    assert s["label"] == int(prep.data.labels_test[3]) and len(s["probs_text"]) == 10
+    assert body["neurons"] == [] and body["output"] is None and len(s["hidden"][0]) == 16
+
+
+def test_hidden_layer_view_is_the_engines_projection():
+    body = grid(SPIRAL3, t=10, hidden_layer=1).json()
+    prep, params = theta_at(SPIRAL3, 10)
+    view = hidden_view(prep.net, params, prep.data.X_train, 1, ("x1", "x2"), grid_lines(body["extent"]))
+    h = body["hidden"]
+    assert h["axes"] == ["PC1", "PC2"] and h["width"] == 8
+    assert np.allclose(h["points"], view.points, atol=1e-4) and np.allclose(h["lines"], view.lines, atol=1e-4)
+    assert h["variance"] == pytest.approx(list(view.variance))
+    assert "PC1 holds" in h["variance_text"] and "%" in h["variance_text"]
+    assert grid(SPIRAL3, hidden_layer=3).status_code == 422
+
+
+def test_explicit_points_get_a_test_split():
+    pts = {"X": [[i / 10, -i / 10] for i in range(20)], "Y": [[i % 2] for i in range(20)], "test_fraction": 0.25}
+    body = grid(with_(SPIRAL, data=pts)).json()
+    assert body["m_train"] == 15 and body["m_test"] == 5
+
+
+# ---- exports --------------------------------------------------------------------------------------------------
+
+
+def export(spec, fmt, t=20):
+    return call("POST", "/api/v1/export", {"spec": spec, "t": t, "format": fmt})
+
+
+def test_json_export_is_theta_t():
+    r = export(SPIRAL3, "json")
+    assert r.status_code == 200 and "attachment" in r.headers["content-disposition"]
+    d = r.json()
+    prep, params = theta_at(SPIRAL3, 20)
+    assert d["layers"] == [2, 8, 8, 3] and d["activations"][-1] == "softmax" and d["t"] == 20
+    assert all(np.array_equal(np.array(W), p) for W, p in zip(d["weights"], params.W))
+    assert all(np.array_equal(np.array(b), p) for b, p in zip(d["biases"], params.b))
+
+
+def test_npz_export_loads_in_numpy():
+    r = export(SPIRAL3, "npz")
+    assert r.status_code == 200 and r.headers["content-disposition"].endswith('.npz"')
+    prep, params = theta_at(SPIRAL3, 20)
+    with np.load(io.BytesIO(r.content), allow_pickle=False) as f:
+        assert list(f["layers"]) == [2, 8, 8, 3] and list(f["features"]) == ["x1", "x2"]
+        assert np.array_equal(f["W3"], params.W[2]) and np.array_equal(f["b1"], params.b[0])
+
+
+def test_torch_export_is_a_program_that_checks_itself():
+    r = export(SPIRAL3, "torch")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/x-python")
+    code = r.text
+    compile(code, "snippet.py", "exec")
+    assert "nn.Softmax(dim=1)" in code and "assert difference <= 1e-12" in code and "def features(x)" in code
+
+
+def test_csv_export_reads_back_through_the_upload():
+    r = export(SPIRAL3, "csv")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    back = csv(r.text)
+    assert back.status_code == 200 and back.json()["n"] == 300 and back.json()["classes"] == 3
+    assert export(DIGITS, "csv").text.splitlines()[0].startswith("p0,p1,")
+
+
+def test_bad_exports_are_4xx_naming_the_field():
+    assert fields_of(export(SPIRAL3, "pickle")) == ["format"]
+    r = export(with_(SPIRAL3, seed=77), "npz", t=900_000)
+    assert r.status_code == 422 and fields_of(r) == ["t"]
+    diverging = with_(SPIRAL, optimizer={"name": "sgd", "lr": 1.0})
+    diverging["network"] = {
+        "layers": [2, 8, 8, 8, 8, 1],
+        "activations": ["leaky_relu"] * 4 + ["linear"],
+        "loss": "mse",
+        "init": "large",
+    }
+    r = export(diverging, "json", t=60)
+    assert r.status_code == 422 and fields_of(r) == ["t"] and "diverged" in r.text
+
+
+# ---- the page, its settings form and its panels ------------------------------------------------------------
+
+
+def run_of(html: str) -> dict:
+    start = html.index('id="pg-run">') + len('id="pg-run">')
+    return json.loads(html[start : html.index("</script>", start)])
+
+
+FORM = {
+    "dataset": "circles",
+    "dataset_was": "circles",
+    "hidden": "4,2",
+    "act1": "tanh",
+    "act2": "tanh",
+    "act_all": "tanh",
+    "act_all_was": "tanh",
+    "features": ["x1", "x2"],
+    "loss": "bce",
+    "opt": "adam",
+    "opt_was": "adam",
+    "lr": "0.03",
+    "batch": "10",
+    "n": "200",
+    "noise": "0.1",
+    "test": "0.3",
+}
+
+
+def settings(**changes):
+    return call("POST", "/playground/settings", form={**FORM, **changes})
+
+
+def test_page_renders_the_form_from_the_registries_and_the_summary():
     r = call("GET", "/playground?present=1")
     assert r.status_code == 200
     html = r.text
-    assert 'data-testid="playground"' in html and 'class="present"' in html
-    start = html.index('id="pg-catalog">') + len('id="pg-catalog">')
-    catalog = json.loads(html[start : html.index("</script>", start)])
-    assert [d["name"] for d in catalog["datasets"]] == [
-        "circles",
-        "xor_cloud",
-        "gaussians",
-        "spiral",
-        "moons",
-        "plane",
-        "sine",
-    ]
-    assert catalog["features"] == ["x1", "x2", "x1^2", "x2^2", "x1x2", "sin_x1", "sin_x2"]
-    assert "bce" in [l["name"] for l in catalog["losses"]]
-    assert catalog["limits"]["gradcheck_threshold"] == 1e-7
+    assert 'data-testid="playground"' in html and 'class="present"' in html and 'data-testid="summary"' in html
+    for name in ("spiral3", "gaussians3", "digits", "circles"):
+        assert f'value="{name}"' in html
+    assert 'name="clip"' in html and 'name="act_all"' in html and "<script>" not in html
+    run = run_of(html)
+    assert run["spec"]["network"]["layers"] == [2, 4, 2, 1] and run["meta"]["task"] == "binary"
+    assert "<dt>Learning rate η</dt><dd>0.03</dd>" in html
+
+
+def test_settings_switch_to_three_classes_softmax_and_cross_entropy():
+    r = settings(dataset="spiral3")
+    assert r.status_code == 200
+    run = run_of(r.text)
+    net = run["spec"]["network"]
+    assert net["layers"] == [2, 4, 2, 3] and net["activations"][-1] == "softmax" and net["loss"] == "cross_entropy"
+    assert 'id="pg-summary" class="pg-summary" hx-swap-oob="true"' in r.text and "softmax + cross-entropy" in r.text
+    assert experiment_from_dict(run["spec"]).to_token() == run["token"]
+
+
+def test_one_control_sets_every_hidden_layer_and_buttons_change_the_network():
+    net = run_of(settings(act_all="relu").text)["spec"]["network"]
+    assert net["activations"] == ["relu", "relu", "sigmoid"]
+    net = run_of(settings(act2="sigmoid").text)["spec"]["network"]  # act_all unchanged: per-layer wins
+    assert net["activations"] == ["tanh", "sigmoid", "sigmoid"]
+    assert run_of(settings(action="add-layer").text)["spec"]["network"]["layers"] == [2, 4, 2, 2, 1]
+    assert run_of(settings(action="plus-1").text)["spec"]["network"]["layers"] == [2, 5, 2, 1]
+    spec = run_of(settings(clip="1", dropout="0.2", l2="0.001").text)["spec"]
+    assert spec["clip_norm"] == 1.0 and spec["dropout"] == 0.2 and spec["l2"] == 0.001
+
+
+def test_your_points_go_into_the_spec_with_a_test_split():
+    pts = json.dumps([[0.1, 0.2, 0], [0.3, -0.1, 2], [0.5, 0.5, 1], [-0.5, 0.2, 0]])
+    spec = run_of(settings(pts=pts, test="0.3").text)["spec"]
+    assert spec["data"]["X"][1] == [0.3, -0.1] and spec["data"]["Y"][1] == [0, 0, 1]
+    assert spec["data"]["test_fraction"] == 0.3 and spec["network"]["loss"] == "cross_entropy"
+
+
+def test_a_shared_link_restores_the_settings_and_a_bad_one_says_so():
+    token = run_of(settings(dataset="gaussians3", lr="0.1").text)["token"]
+    html = call("GET", f"/playground?spec={token}&t=5").text
+    assert run_of(html)["token"] == token and 'data-t="5"' in html
+    assert 'value="gaussians3" data-testid="dataset-gaussians3" checked' in html
+    bad = call("GET", "/playground?spec=notatoken123")
+    assert bad.status_code == 200 and 'data-testid="notice"' in bad.text
+
+
+def panel(tab, token, **fields):
+    return call("POST", "/playground/panel", form={"token": token, "t": "20", "tab": tab, **fields})
+
+
+def test_panels_render_the_engines_numbers():
+    token = experiment_from_dict(SPIRAL3).to_token()
+    prep, params = theta_at(SPIRAL3, 20)
+    html = panel("gradients", token).text
+    bp = backprop(prep.net, params, prep.X, prep.Y)
+    first = float(np.sqrt(np.mean(np.sum(bp.layers[0].delta ** 2, axis=1))))
+    assert f"{first:.3g}" in html.replace("\\times 10^{", "e").replace("}", "")
+    gc = panel("gradcheck", token, eps="-6").text
+    assert "✓ PASSED" in gc and 'data-chart="pg-panel-chart"' in gc and "W1[0,0]" in gc
+    assert "$$" in panel("regularization", token).text
+    assert "Dropout is off" in panel("dropout", token).text
+    cmp = panel("compare", token, kind="activation", init="he").text
+    assert 'data-testid="cmp-table"' in cmp and "sigmoid" in cmp
+    bad = panel("gradients", "notatoken123")
+    assert bad.status_code == 422 and "spec_token" in bad.text
+    assert panel("nonsense", token).status_code == 422
 
 
 def test_endpoints_are_in_the_openapi_schema_and_the_page_is_not():
     paths = call("GET", "/openapi.json").json()["paths"]
-    assert "/api/v1/activations-grid" in paths and "/api/v1/csv-points" in paths
-    assert "/playground" not in paths
+    assert {"/api/v1/activations-grid", "/api/v1/csv-points", "/api/v1/export"} <= set(paths)
+    assert "/playground" not in paths and "/playground/settings" not in paths
