@@ -52,3 +52,13 @@ async def http_error_handler(request: Request, exc):
     for key, value in (getattr(exc, "headers", None) or {}).items():
         response.headers[key] = value
     return response
+
+
+async def stopped_handler(request: Request, exc):
+    """engine.cancel.Stopped: past the time limit a 504 (the work was stopped); a client that left gets a 503
+    nobody reads (the log records it)."""
+    status = 504 if getattr(exc, "reason", "") == "deadline" else 503
+    return json_response(
+        {"detail": [{"loc": ["request"], "msg": str(exc), "type": "stopped"}]},
+        status_code=status,
+    )

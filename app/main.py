@@ -3,13 +3,16 @@
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.gzip import GZipMiddleware
-from fastapi.responses import FileResponse, PlainTextResponse, RedirectResponse
+from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from engine.cancel import Stopped
+
 from .docs import router as docs_router
-from .errors import http_error_handler, request_validation_handler, value_error_handler
+from .errors import http_error_handler, request_validation_handler, stopped_handler, value_error_handler
 from .limits import BodySizeLimit
+from .middleware import Guard
 from .routes import api, pages, playground_page, race_page, step_page
 from .schemas import ErrorOut
 from .serialize import JSONResponse
@@ -33,10 +36,13 @@ app = FastAPI(
 app.add_exception_handler(ValueError, value_error_handler)
 app.add_exception_handler(RequestValidationError, request_validation_handler)
 app.add_exception_handler(StarletteHTTPException, http_error_handler)
+app.add_exception_handler(Stopped, stopped_handler)  # past the time limit, or the client left
 # Dynamic answers: gzip level 1 (a spiral step record: 15 ms of CPU at level 9's default vs a few at 1, for 7-10%
 # more bytes). Static files arrive already compressed (Content-Encoding set), which the middleware passes through.
 app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=1)
 app.add_middleware(BodySizeLimit, max_bytes=get_settings().max_body_bytes)
+# Outermost: probes, security headers, HEAD, the per-worker compute limit, deadlines and cancellation, logs.
+app.add_middleware(Guard, cache=api.cache)
 static_assets.preload()  # every static file read, hashed and gzipped once, at start-up
 app.mount("/static", static_assets, name="static")
 
@@ -67,7 +73,4 @@ def favicon():
     return FileResponse(STATIC_DIR / "favicon.svg", media_type="image/svg+xml")
 
 
-@app.get("/healthz", include_in_schema=False, response_class=PlainTextResponse)
-def healthz():
-    """Liveness probe."""
-    return "ok"
+# /healthz and /readyz are answered by the Guard middleware, on the event loop (app.middleware).

@@ -144,48 +144,117 @@ def trainer_for(prep: Prepared, members, batch_size, horizon, checkpoint) -> Sta
     )
 
 
-class CheckpointCache:
-    """A small LRU of checkpoints keyed by (spec id, contestant, t): stepping to t+1 then costs one step.
+def checkpoint_bytes(checkpoint: Checkpoint) -> int:
+    """Memory a cached checkpoint holds: theta and every optimizer state vector, plus a little bookkeeping."""
+    extra = 0 if getattr(checkpoint, "start_loss", None) is None else checkpoint.start_loss.nbytes
+    return 200 + extra + checkpoint.theta.nbytes + sum(v.nbytes for s in checkpoint.states for v in s.values())
 
-    Only a cache: a miss recomputes from theta_0, and the answer is the same either way.
+
+class CheckpointCache:
+    """An LRU of checkpoints keyed by (spec id, contestant, t), bounded in bytes: stepping to t+1 costs one step,
+    and reaching any t costs at most `every` steps from the sparse checkpoints `state_at` leaves on its way.
+
+    Only a cache: a miss recomputes from theta_0, and the answer is the same either way. `nbytes`, `len()` and
+    `stats()` expose its size; it never holds more than `max_bytes` (a checkpoint bigger than that is not kept).
     """
 
-    def __init__(self, size: int = 256):
-        self.size, self._items, self._lock = size, OrderedDict(), threading.Lock()
+    def __init__(self, max_bytes: int = 64 << 20, every: int = 50):
+        if every < 1:
+            raise ValueError("every: sparse checkpoints need a stride of at least 1 step")
+        self.max_bytes, self.every = int(max_bytes), int(every)
+        self._items: OrderedDict = OrderedDict()  # key -> (checkpoint, nbytes)
+        self._times: dict = {}  # (spec id, contestant) -> set of cached t
+        self._lock = threading.Lock()
+        self.nbytes = 0
+        self.hits = self.misses = self.evictions = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def stats(self) -> dict:
+        """Entries, bytes held, the byte limit, the sparse stride, hits, misses and evictions."""
+        with self._lock:
+            return {
+                "entries": len(self._items),
+                "bytes": self.nbytes,
+                "max_bytes": self.max_bytes,
+                "every": self.every,
+                "hits": self.hits,
+                "misses": self.misses,
+                "evictions": self.evictions,
+            }
 
     def get(self, key):
         with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key].copy()
-        return None
+            item = self._items.get(key)
+            if item is None:
+                return None
+            self._items.move_to_end(key)
+            return item[0].copy()
 
     def nearest(self, spec_id, k, t):
         """The latest cached checkpoint at or before step t."""
         with self._lock:
-            best = max(
-                (key[2] for key in self._items if key[0] == spec_id and key[1] == k and key[2] <= t), default=None
-            )
-        return None if best is None else self.get((spec_id, k, best))
+            best = max((u for u in self._times.get((spec_id, k), ()) if u <= t), default=None)
+            if best is None:
+                self.misses += 1
+                return None
+            self.hits += 1
+            self._items.move_to_end((spec_id, k, best))
+            return self._items[(spec_id, k, best)][0].copy()
 
     def put(self, key, checkpoint: Checkpoint):
+        size = checkpoint_bytes(checkpoint)
+        if size > self.max_bytes:
+            return
+        copy = checkpoint.copy()
         with self._lock:
-            self._items[key] = checkpoint.copy()
-            self._items.move_to_end(key)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
+            self._drop(key)
+            self._items[key] = (copy, size)
+            self._times.setdefault(key[:2], set()).add(key[2])
+            self.nbytes += size
+            while self.nbytes > self.max_bytes:
+                self._drop(next(iter(self._items)))
+                self.evictions += 1
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._times.clear()
+            self.nbytes = 0
+
+    def _drop(self, key) -> None:
+        item = self._items.pop(key, None)
+        if item is None:
+            return
+        self.nbytes -= item[1]
+        times = self._times.get(key[:2])
+        if times is not None:
+            times.discard(key[2])
+            if not times:
+                del self._times[key[:2]]
 
 
 def state_at(spec: Experiment, t: int, k: int = 0, cache: CheckpointCache | None = None) -> Checkpoint:
-    """Contestant k's theta_t and optimizer state, recomputed from theta_0 (or a cached earlier checkpoint)."""
+    """Contestant k's theta_t and optimizer state, recomputed from theta_0 (or a cached earlier checkpoint).
+
+    With a cache, the walk from the nearest checkpoint leaves one every `cache.every` steps, so a later request for
+    any step up to t resumes at most `every` steps before it.
+    """
     prep = prepare(spec)
     opt = spec.optimizers[k]
-    checkpoint = cache.nearest(spec.id, k, t) if cache else None
+    checkpoint = cache.nearest(spec.id, k, t) if cache is not None else None
     if checkpoint is None:
         checkpoint = start(prep, 1)
     if checkpoint.t < t:
         trainer = trainer_for(prep, [k], opt.batch_size, t, checkpoint)
-        trainer.run(t - checkpoint.t)
+        while trainer.t < t:
+            stop = t if cache is None else min(t, (trainer.t // cache.every + 1) * cache.every)
+            trainer.run(stop - trainer.t)
+            if trainer.t < stop:  # every contestant diverged: training stopped there
+                break
+            if cache is not None and stop < t:
+                cache.put((spec.id, k, stop), trainer.checkpoint())
         checkpoint = trainer.checkpoint()
     if not checkpoint.states:
         checkpoint.states.append(OPTIMIZERS[opt.name].init_state(prep.net.n_params))

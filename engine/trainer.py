@@ -25,6 +25,7 @@ from scipy.special import expit
 
 from . import divergence
 from .activations import ACTIVATIONS, apply_grad
+from .cancel import checker
 from .losses import output_delta
 from .network import Network, Params
 from .optimizers import Optimizer
@@ -479,6 +480,7 @@ class StackedTrainer:
         ]
         lr_flat = lrs.ravel().tolist()  # Python floats (a list of lists would feed the GC)
         masks = None
+        stop_if_over = checker()  # the request's deadline / disconnect flag, None outside a request
 
         def record_metrics(i: int, already_forward: bool):
             """Loss, accuracy, penalty and test metrics at theta_i (evaluation mode, whole training set)."""
@@ -493,6 +495,8 @@ class StackedTrainer:
 
         with np.errstate(all="ignore"):
             for i in range(steps):
+                if stop_if_over is not None:
+                    stop_if_over()
                 t = self.t
                 if path is not None:
                     path[i] = theta

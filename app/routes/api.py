@@ -15,7 +15,7 @@ from engine.presets import PRESETS
 from engine.schedules import SCHEDULES
 from engine.spec import Experiment, experiment_from_dict
 
-from .. import payloads
+from .. import cost, payloads
 from ..errors import BudgetError
 from ..schemas import (
     ErrorOut,
@@ -35,28 +35,19 @@ ERRORS = {
     422: {"model": ErrorOut, "description": "Invalid input; `detail[].loc` names the field"},
 }
 router = APIRouter(prefix="/api/v1", tags=["api v1"], responses=ERRORS)
-cache = CheckpointCache(get_settings().checkpoint_cache_size)
-
-
-def work_units(prep, steps: int, contestants: int) -> float:
-    """Estimated cost, about a nanosecond a unit here: a fixed cost per step (NumPy call overhead), one per
-    contestant-step (its optimizer's update), and per row the multiply-adds plus ~16 elementwise ops per unit."""
-    rows = prep.X.shape[0] + prep.X_test.shape[0]
-    per_row = prep.net.n_params + 16 * sum(prep.net.layers[1:])
-    return steps * (150_000 + contestants * (40_000 + rows * per_row))
+cache = CheckpointCache(get_settings().checkpoint_cache_bytes, get_settings().checkpoint_every)
 
 
 def check_budget(prep, steps: int, contestants: int = 1, field: str = "steps"):
-    """Refuse a request whose estimated work is over the budget, naming the field and the limit."""
-    s = get_settings()
-    work = work_units(prep, steps, contestants)
-    if work > s.max_work:
-        raise BudgetError(
-            f"{field}: this request needs about {work:.3g} work units, over the limit of "
-            f"{s.max_work:.3g}; use fewer steps, contestants or rows, or a smaller network"
-        )
-    if prep.net.layers[0] > s.max_features:
-        raise BudgetError(f"network.layers: at most {s.max_features} inputs")
+    """Refuse `steps` training steps of `contestants` over the work budget (app.cost), naming the field."""
+    check_features(prep)
+    cost.training(prep, steps, contestants, field).enforce()
+
+
+def check_features(prep):
+    """At most max_features inputs, counted after the playground's derived features are added."""
+    if prep.net.layers[0] > get_settings().max_features:
+        raise BudgetError(f"network.layers: at most {get_settings().max_features} inputs")
 
 
 def check_limits(spec: Experiment) -> Experiment:
@@ -78,20 +69,6 @@ def check_limits(spec: Experiment) -> Experiment:
     return spec
 
 
-def check_record_size(prep, rows: int, param_arrays: int = 8, field: str = "network.layers"):
-    """A step record holds theta-shaped arrays (before, after, update, gradient, optimizer state before and after)
-    and per-sample values for every unit; refuse records too big to send within a couple of seconds."""
-    values = param_arrays * prep.net.n_params + 4 * rows * sum(prep.net.layers)
-    if values > MAX_RECORD_VALUES:
-        raise BudgetError(
-            f"{field}: a step record of this network and batch holds {values} numbers, over the "
-            f"limit of {MAX_RECORD_VALUES}; use a smaller network or batch"
-        )
-
-
-MAX_RECORD_VALUES = 1_000_000
-
-
 def resolve(ref: SpecRef) -> Experiment:
     """The Experiment of an inline spec or a URL token, with limits and the contestant index checked."""
     spec = Experiment.from_token(ref.spec_token) if ref.spec_token else experiment_from_dict(ref.spec.engine_dict())
@@ -107,7 +84,8 @@ def ids(spec: Experiment) -> dict:
 
 def run_payload(spec: Experiment, steps: int) -> dict:
     prep = prepare(spec)
-    check_budget(prep, steps, len(spec.optimizers))
+    check_features(prep)
+    cost.train_or_race(prep, steps, len(spec.optimizers)).enforce()
     runs = train_runs(spec, steps)
     return {
         "runs": [payloads.history_payload(spec, prep, k, r.history, r.theta) for k, r in enumerate(runs)],
@@ -123,9 +101,7 @@ def trace(body: TraceRequest):
         {"network": body.network.model_dump(exclude_none=True), "data": body.data.model_dump(exclude_none=True)}
     )
     prep = prepare(spec)
-    values = prep.X.shape[0] * sum(prep.net.layers[1:]) * 4
-    if values > 400_000:
-        raise BudgetError(f"data: a trace returns z, a, delta per sample: {values} values, over 400000")
+    cost.trace(prep).enforce()
     return json_response(payloads.trace_payload(prep))
 
 
@@ -150,9 +126,8 @@ def step(body: StepRequest):
     """Forward, loss, deltas, gradients, optimizer state and update of step t (theta_t -> theta_{t+1})."""
     spec = resolve(body)
     prep = prepare(spec)
-    check_budget(prep, body.t + 1, field="t")
     batch = spec.optimizers[body.contestant].batch_size or prep.X.shape[0]
-    check_record_size(prep, min(batch, prep.X.shape[0]))
+    cost.step_record(prep, body.t, min(batch, prep.X.shape[0])).enforce()
     record = step_record(spec, body.t, body.contestant, cache)
     return json_response({**payloads.step_payload(spec, prep, body.contestant, record), **ids(spec)})
 
@@ -162,7 +137,7 @@ def gradcheck(body: GradcheckRequest):
     """Analytic vs numeric gradient per parameter at theta_t, the relative errors, and pass/fail at 1e-7."""
     spec = resolve(body)
     prep = prepare(spec)
-    check_budget(prep, body.t + 2 * min(body.max_params or prep.net.n_params, prep.net.n_params), field="max_params")
+    cost.gradcheck(prep, body.t, min(body.max_params or prep.net.n_params, prep.net.n_params)).enforce()
     if body.max_params is None and prep.net.n_params > get_settings().max_gradcheck_params:
         raise BudgetError(
             f"max_params: this network has {prep.net.n_params} parameters; check at most "
@@ -193,9 +168,7 @@ def surface(body: SurfaceRequest):
     """The loss over a grid of two parameters or of a filter-normalised 2-D slice, and each contestant's path."""
     spec = resolve(body)
     prep = prepare(spec)
-    res2 = body.resolution**2
-    check_budget(prep, body.steps, len(spec.optimizers))
-    check_budget(prep, max(1, res2 // 50), field="resolution")
+    cost.surface(prep, body.steps, len(spec.optimizers), body.resolution).enforce()
     if body.steps * len(spec.optimizers) * prep.net.n_params > 5_000_000:
         raise BudgetError(
             "steps: paths keep theta at every step; at most 5e6 values (steps x contestants x "

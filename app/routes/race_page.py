@@ -26,11 +26,12 @@ from engine.presets import PRESETS_BY_ID
 from engine.spec import Experiment, experiment_from_dict, optimizer_from_dict
 from engine.trainer import StackedTrainer
 
+from .. import cost
 from ..schemas import OptimizerIn, RaceRequest, Steps, Strict
 from ..serialize import clean, json_response
 from ..settings import get_settings
 from . import race_view
-from .api import ERRORS, check_budget
+from .api import ERRORS, check_features
 
 log = logging.getLogger(__name__)
 S = get_settings()
@@ -292,6 +293,7 @@ def function_race(body: FunctionRaceRequest):
     start = p.start if body.start is None else tuple(body.start)
     dicts = _optimizer_dicts(body.optimizers, allow_batch=False)
     specs = [optimizer_from_dict(d) for d in dicts]
+    cost.function_race(body.steps, [len(OPTIMIZERS[o.name].state_names) for o in specs], body.resolution).enforce()
     started = time.perf_counter()
     runs = problems.FunctionTrainer(p, [experiment.contestant(o, body.steps) for o in specs], start).run(body.steps)
     x, y, f = problems.contour_grid(p, body.resolution)
@@ -382,9 +384,18 @@ class StreamedRace:
         self.K, self.steps, self.P = len(spec.optimizers), body.steps, prep.net.n_params
         if body.state_index >= self.P:
             raise ValueError(f"state_index: this network has {self.P} parameters (0 to {self.P - 1})")
-        check_budget(prep, self.steps, self.K)
-        check_budget(prep, max(1, body.surface_resolution**2 // 50), field="surface_resolution")
         self.boundary = prep.net.layers[0] == 2 and not spec.data.features and prep.data.info.task == "binary"
+        check_features(prep)
+        cost.race_stream(
+            prep,
+            self.steps,
+            self.K,
+            body.surface_resolution,
+            self.boundary,
+            body.boundary_resolution,
+            body.snapshots,
+            PATH_FLOATS + CHUNK_FLOATS,
+        ).enforce()
         cap = max(1, CHUNK_FLOATS // (self.K * self.P))
         self.chunk = min(body.chunk or max(1, math.ceil(self.steps / 25)), cap)
         # theta kept for drawing paths: every step for two parameters, else thinned to fit PATH_FLOATS
