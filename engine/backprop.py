@@ -27,6 +27,7 @@ class LayerRecord:
     dW: np.ndarray  # (n_l, n_{l-1}) mean over the batch of delta_i a_{i}^{l-1 T}
     db: np.ndarray  # (n_l,) mean over the batch of delta_i
     mask: np.ndarray | None  # (m, n_l) dropout keep-mask (1 kept, 0 dropped) or None
+    upstream: np.ndarray | None = None  # (m, n_l) (W^{l+1})^T delta^{l+1} (masked) for l < L; None at the output
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ def backprop(net: Network, params: Params, X, Y, l2=0.0, l1=0.0, masks=None, kee
     per_sample = net.loss_fn.per_sample(zs[-1], acts[-1], Y)
     L = net.depth
     inputs = [X] + acts[:-1]
-    deltas = [None] * L
+    deltas, upstreams = [None] * L, [None] * L
     deltas[-1] = output_delta(net.loss_fn, net.activations[-1], zs[-1], acts[-1], Y)
     for l in range(L - 2, -1, -1):
         upstream = deltas[l + 1] @ params.W[l + 1]  # (W^{l+1})^T delta^{l+1}, one row per sample
@@ -98,6 +99,7 @@ def backprop(net: Network, params: Params, X, Y, l2=0.0, l1=0.0, masks=None, kee
             upstream = upstream * masks[l] / keep_prob[l]  # dropped units pass no gradient back
         a_before_dropout = net.acts[l].f(zs[l])
         deltas[l] = apply_grad(net.acts[l], zs[l], a_before_dropout, upstream)
+        upstreams[l] = upstream
     layers, grad_W, grad_b = [], [], []
     for l in range(L):
         dW = deltas[l].T @ inputs[l] / m
@@ -105,7 +107,7 @@ def backprop(net: Network, params: Params, X, Y, l2=0.0, l1=0.0, masks=None, kee
         a_clean = net.acts[l].f(zs[l])
         sp = a_clean * (1 - a_clean) if net.activations[l] == "softmax" else net.acts[l].grad(zs[l], a_clean)
         mask = None if masks is None else masks[l]
-        layers.append(LayerRecord(zs[l], acts[l], sp, deltas[l], dW, db, mask))
+        layers.append(LayerRecord(zs[l], acts[l], sp, deltas[l], dW, db, mask, upstreams[l]))
         extra = 0.0
         if l2:
             extra = extra + l2 * params.W[l]

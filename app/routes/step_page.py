@@ -1,17 +1,31 @@
 """The /step page (one training step, phase by phase) and the HTMX fragments of its settings panel."""
 
+import csv
+import io
+from dataclasses import replace
+from urllib.parse import parse_qsl
+
+import numpy as np
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+from starlette.datastructures import ImmutableMultiDict
 
 from engine.activations import ACTIVATIONS
 from engine.datasets import DATASETS
+from engine.experiment import prepare
 from engine.initializers import INITIALIZERS
 from engine.losses import LOSSES
 from engine.optimizers import OPTIMIZERS
 from engine.presets import NOTES_B2, NOTES_W1, PRESETS, PRESETS_BY_ID
 from engine.spec import Experiment, experiment_from_dict
 
+from ..payloads import step_payload
+from ..serialize import dumps
+from ..settings import get_settings
 from ..templating import templates
+from ..views.format import text
 from ..views.forms import optimizer_form, optimizer_from_form
+from ..views.step import View, edited_spec, records, stage
 
 router = APIRouter(include_in_schema=False)
 
@@ -152,7 +166,6 @@ def panel_context(experiment: Experiment) -> dict:
     """The settings panel's fields, filled from an experiment."""
     d = experiment.to_dict()
     opt = d["optimizers"][0]
-    hyper = {k: v for k, v in opt.items() if k not in ("name", "batch_size", "schedule")}
     return {
         "spec": d,
         "layers_text": ", ".join(str(n) for n in d["network"]["layers"]),
@@ -162,7 +175,7 @@ def panel_context(experiment: Experiment) -> dict:
         "data_X": _rows(d["data"]["X"]),
         "data_Y": _rows(d["data"]["Y"]),
         "opt": opt,
-        "hyper": hyper,
+        "opt_form": optimizer_form(opt),
         "cat": catalog(),
     }
 
@@ -181,23 +194,81 @@ def horizon_of(experiment: Experiment) -> int:
     return DEFAULT_HORIZON
 
 
+def bounded_horizon(experiment: Experiment, T: int | None) -> tuple[int, str | None]:
+    """The timeline length: the URL's, else the preset's; within the server's step limit and work budget
+    (the loss chart trains T steps). Over budget, it is cut down and the page says so."""
+    s = get_settings()
+    T = horizon_of(experiment) if T is None else T
+    T = max(1, min(int(T), s.max_steps))
+    prep = prepare(experiment)
+    per_step = 150_000 + prep.X.shape[0] * prep.net.n_params * 6
+    if T * per_step > s.max_work:
+        cut = max(1, int(s.max_work // per_step))
+        return (
+            cut,
+            f"T: {T} steps of this network and data are over the server's work budget; the timeline stops at {cut}.",
+        )
+    return T, None
+
+
+def view_of(experiment: Experiment, t, phase, sample, unit, T, predict, shown, present, detail, note) -> View:
+    return View(
+        token=experiment.to_token(),
+        spec=experiment,
+        t=max(0, min(t, T)),
+        phase=phase or "z1",
+        sample=max(0, sample - 1),
+        unit=max(0, unit - 1),
+        T=T,
+        predict=bool(predict),
+        shown=bool(shown),
+        present=bool(present),
+        detail=(detail or "")[:24],
+        note=(note or "")[:200],
+    )
+
+
+def is_fragment(request: Request) -> bool:
+    """An htmx request for the stage (a key press, a link, the timeline) gets the block, anything else the page."""
+    return request.headers.get("HX-Request") == "true" and request.headers.get("HX-Target") == "stage"
+
+
+FRAGMENT_HEADERS = {
+    # a stage is a pure function of its URL: the browser may keep it (the next phase is prefetched into this cache)
+    "Cache-Control": "private, max-age=600",
+    "Vary": "HX-Request, HX-Target",
+}
+
+
 @router.get("/step")
-def step_page(request: Request, spec: str | None = None, preset: str | None = None, present: int = 0):
+def step_page(
+    request: Request,
+    spec: str | None = None,
+    preset: str | None = None,
+    present: int = 0,
+    t: int = Query(0, ge=0, le=1_000_000),
+    phase: str = Query("z1", max_length=12),
+    sample: int = Query(1, ge=1, le=1_000_000),
+    unit: int = Query(1, ge=1, le=100_000),
+    T: int | None = Query(None, ge=1, le=1_000_000),
+    predict: int = 0,
+    shown: int = 0,
+    detail: str = Query("", max_length=24),
+    note: str = Query("", max_length=200),
+):
     """One training step of backpropagation, phase by phase, with the class's numbers in every equation."""
     experiment, error = resolve_spec(spec, preset)
+    T, budget_error = bounded_horizon(experiment, T)
+    view = view_of(experiment, t, phase, sample, unit, T, predict, shown, present, detail, note)
     notes_spec = experiment_from_dict(PRESETS_BY_ID[DEFAULT_PRESET]["spec"])
-    config = {
-        "token": experiment.to_token(),
-        "spec": experiment.to_dict(),
-        "spec_id": experiment.id,
-        "horizon": horizon_of(experiment),
-        "default_horizon": DEFAULT_HORIZON,
-        "presets": presets_info(),
-        "catalog": catalog(),
-        "notes": {"spec_id": notes_spec.id, "checks": NOTE_002},
-    }
-    ctx = {"page": "step", "present": bool(present), "config": config, "error": error, **panel_context(experiment)}
-    return templates.TemplateResponse(request, "step.html", ctx)
+    try:
+        ctx = stage(view, NOTE_002, notes_spec.id)
+    except ValueError:  # a bad `detail` in a shared link: show the phase without it
+        ctx = stage(replace(view, detail=""), NOTE_002, notes_spec.id)
+    ctx |= {"page": "step", "present": bool(present), "presets": presets_info(), "error": error or budget_error}
+    if is_fragment(request):
+        return templates.TemplateResponse(request, "step.html", ctx, block_name="stage", headers=FRAGMENT_HEADERS)
+    return templates.TemplateResponse(request, "step.html", {**ctx, **panel_context(experiment), "horizon": T})
 
 
 @router.get("/step/panel")
@@ -217,16 +288,6 @@ def panel_activations(request: Request, layers: str = "", act: list[str] = Query
     acts = (acts + [acts[-1]] * count)[:count]
     return templates.TemplateResponse(
         request, "step.html", {"activations": acts, "cat": catalog()}, block_name="activations"
-    )
-
-
-@router.get("/step/panel/hyper")
-def panel_hyper(request: Request, optimizer: str = "sgd"):
-    """The hyperparameter fields of one optimizer, at its defaults."""
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f"optimizer.name: unknown '{optimizer}'")
-    return templates.TemplateResponse(
-        request, "step.html", {"hyper": dict(OPTIMIZERS[optimizer].defaults)}, block_name="hyper"
     )
 
 
@@ -258,3 +319,200 @@ def optimizer_fields_fragment(request: Request):
         "legend": q.get("legend", "Optimizer")[:60],
     }
     return templates.TemplateResponse(request, "components.html", ctx, block_name="optimizer_fields")
+
+
+def _rows_of(text: str, name: str) -> list[list[float]]:
+    """Rows of numbers typed one sample a line (commas, spaces or semicolons between values)."""
+    rows = []
+    for line in text.strip().splitlines():
+        line = line.replace("[", " ").replace("]", " ").strip()
+        if not line:
+            continue
+        try:
+            rows.append([float(x) for x in line.replace(",", " ").replace(";", " ").split()])
+        except ValueError:
+            raise ValueError(f"data.{name}: one sample a line, numbers separated by commas") from None
+    if not rows:
+        raise ValueError(f"data.{name}: give at least one row")
+    return rows
+
+
+def spec_from_form(form, current: Experiment | None) -> dict:
+    """The settings panel's fields as an API spec dict (engine.spec validates it)."""
+    try:
+        layers = [int(x) for x in str(form.get("layers", "")).replace(",", " ").replace(";", " ").split()]
+    except ValueError:
+        raise ValueError("network.layers: whole numbers separated by commas, e.g. 2, 4, 1") from None
+    acts = form.getlist("act")
+    if len(acts) != len(layers) - 1:
+        raise ValueError(f"network.activations: one per layer after the input ({max(len(layers) - 1, 0)})")
+
+    def num(name, default=None):
+        text = str(form.get(name, "")).strip()
+        if text == "":
+            return default
+        try:
+            return float(text) if any(c in text for c in ".eE") else int(text)
+        except ValueError:
+            raise ValueError(f"{name}: '{text[:30]}' is not a number") from None
+
+    network = {
+        "layers": layers,
+        "activations": acts,
+        "loss": form.get("loss"),
+        "init": form.get("init"),
+        "seed": num("net_seed", 0),
+    }
+    if form.get("keep_weights") and current is not None:
+        cur = current.to_dict()["network"]
+        if cur["layers"] != layers:
+            raise ValueError(
+                f"network.weights: the explicit weights fit sizes {', '.join(map(str, cur['layers']))}; "
+                "untick “keep explicit weights” to initialise new ones"
+            )
+        network["weights"], network["biases"] = cur["weights"], cur["biases"]
+    dataset = form.get("dataset") or ""
+    if not dataset:
+        data = {"X": _rows_of(str(form.get("X", "")), "X"), "Y": _rows_of(str(form.get("Y", "")), "Y")}
+    else:
+        data = {"dataset": dataset, "noise": num("noise", 0.1), "seed": num("data_seed", 0)}
+        if num("n") is not None:
+            data["n"] = num("n")
+        if current is not None and current.data.dataset == dataset:
+            cd = current.to_dict()["data"]
+            for key in ("test_fraction", "features"):
+                if cd.get(key):
+                    data[key] = cd[key]
+    spec = {"network": network, "data": data, "optimizer": optimizer_from_form(form)}
+    if current is not None:
+        spec |= {"l2": current.l2, "l1": current.l1, "seed": current.seed}
+        if current.dropout and len(current.dropout) == len(layers) - 1:
+            spec["dropout"] = list(current.dropout)
+        if current.clip_norm is not None:
+            spec["clip_norm"] = current.clip_norm
+    return spec
+
+
+async def form_of(request: Request) -> ImmutableMultiDict:
+    """An htmx form post (application/x-www-form-urlencoded), without python-multipart."""
+    body = (await request.body()).decode("utf-8", errors="replace")
+    return ImmutableMultiDict(parse_qsl(body, keep_blank_values=True, max_num_fields=200))
+
+
+def _error_fragment(request: Request, message: str):
+    """A 422 whose body is the message as HTML (step.js lets htmx swap it into the form's error box)."""
+    return templates.TemplateResponse(
+        request, "step.html", {"message": message}, block_name="form_error", status_code=422
+    )
+
+
+@router.post("/step/apply")
+async def apply_settings(request: Request):
+    """The settings panel: a new experiment at t = 0 (HX-Redirect to its URL), or a 422 naming the field."""
+    form = await form_of(request)
+    try:
+        current = Experiment.from_token(str(form.get("spec", ""))) if form.get("spec") else None
+    except ValueError:
+        current = None
+    try:
+        experiment = experiment_from_dict(spec_from_form(form, current))
+        horizon = form.get("horizon") or None
+        T, _ = bounded_horizon(experiment, int(horizon) if horizon and str(horizon).isdigit() else None)
+        prepare(experiment)
+    except ValueError as exc:
+        return _error_fragment(request, str(exc))
+    url = View(experiment.to_token(), experiment, T=T).url()
+    return Response(status_code=204, headers={"HX-Redirect": url})
+
+
+@router.post("/step/edit")
+async def edit_parameter(request: Request):
+    """One weight or bias changed: a new experiment whose theta_0 is this step's theta_t with that value."""
+    form = await form_of(request)
+    try:
+        spec = Experiment.from_token(str(form.get("spec", "")))
+        t = int(str(form.get("t", "0")))
+        name = str(form.get("param", ""))[:24]
+        try:
+            value = float(str(form.get("value", "")))
+        except ValueError:
+            raise ValueError("value: must be a number") from None
+        if not np.isfinite(value):
+            raise ValueError("value: must be a finite number")
+        T, _ = bounded_horizon(spec, int(str(form.get("T") or 0)) or None)
+        if not 0 <= t <= T:
+            raise ValueError(f"t: must be in [0, {T}]")
+        d, old = edited_spec(spec, t, name, value)
+        experiment = experiment_from_dict(d)
+    except ValueError as exc:
+        return _error_fragment(request, str(exc))
+    note = f"{name}: {text(old)} → {text(value)}, from the weights of step t = {t}"
+    phase = str(form.get("phase", "z1"))[:12]
+    view = View(experiment.to_token(), experiment, T=T, phase=phase, note=note, present=bool(form.get("present")))
+    return Response(status_code=204, headers={"HX-Redirect": view.url()})
+
+
+def _record_for(spec: str, t: int):
+    experiment = Experiment.from_token(spec)
+    T, _ = bounded_horizon(experiment, max(t, 1))
+    if t > T:
+        raise ValueError(f"t: at most {T} for this network and data")
+    return experiment, records.get(experiment, t)
+
+
+@router.get("/step/export.json")
+def export_json(spec: str, t: int = Query(0, ge=0, le=1_000_000)):
+    """The step record as the API's /step answer, as a download."""
+    experiment, rec = _record_for(spec, t)
+    body = {
+        "spec_token": spec,
+        "spec": experiment.to_dict(),
+        "record": step_payload(experiment, prepare(experiment), 0, rec),
+    }
+    return Response(
+        dumps(body),
+        media_type="application/json",
+        headers={"Content-Disposition": f'attachment; filename="step-t{t}.json"'},
+    )
+
+
+@router.get("/step/export.csv")
+def export_csv(spec: str, t: int = Query(0, ge=0, le=1_000_000)):
+    """Every tensor of the step, one value a line: tensor, layer, sample, row, col, value."""
+    _, rec = _record_for(spec, t)
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(["tensor", "layer", "sample", "row", "col", "value"])
+    bp = rec.backprop
+    for i, row in enumerate(bp.X):
+        w.writerows(["x", 0, i + 1, "", k + 1, repr(float(v))] for k, v in enumerate(row))
+    for i, row in enumerate(bp.Y):
+        w.writerows(["y", "", i + 1, "", k + 1, repr(float(v))] for k, v in enumerate(row))
+    for li, lay in enumerate(bp.layers):
+        l = li + 1
+        for name in ("z", "a", "sigma_prime", "delta"):
+            for i, row in enumerate(getattr(lay, name)):
+                w.writerows([name, l, i + 1, j + 1, "", repr(float(v))] for j, v in enumerate(row))
+        tensors = [
+            ("dW", lay.dW),
+            ("W_before", rec.params_before.W[li]),
+            ("update_W", rec.update.W[li]),
+            ("W_after", rec.params_after.W[li]),
+        ]
+        for name, M in tensors:
+            w.writerows(
+                [name, l, "", j + 1, k + 1, repr(float(v))] for j, row in enumerate(M) for k, v in enumerate(row)
+            )
+        vectors = [
+            ("db", lay.db),
+            ("b_before", rec.params_before.b[li]),
+            ("update_b", rec.update.b[li]),
+            ("b_after", rec.params_after.b[li]),
+        ]
+        for name, v in vectors:
+            w.writerows([name, l, "", j + 1, "", repr(float(x))] for j, x in enumerate(v))
+    w.writerows(["loss", "", i + 1, "", "", repr(float(v))] for i, v in enumerate(bp.per_sample_loss))
+    w.writerow(["L", "", "", "", "", repr(float(bp.loss))])
+    return Response(
+        out.getvalue(), media_type="text/csv", headers={"Content-Disposition": f'attachment; filename="step-t{t}.csv"'}
+    )

@@ -108,6 +108,21 @@ def percent(x, sig: int = 3) -> str:
     return special if special is not None else text(100 * float(x), sig) + "%"
 
 
+def decimals(x, places: int) -> str:
+    """x to a fixed number of decimals, as a printed table (the course notes) shows it: 0.525, −0.011.
+
+    Only for setting a value beside a number printed that way (note 002's checks); everywhere else use `text`,
+    which never shows a nonzero value as 0.000.
+    """
+    special = _special(x)
+    if special is not None:
+        return special
+    s = f"{float(x):.{places}f}"
+    if float(s) == 0:
+        s = s.lstrip("-")
+    return s.replace("-", MINUS)
+
+
 def tex_vector(values: Iterable, sig: int = 3) -> str:
     """A column vector."""
     return r"\begin{bmatrix}" + r" \\ ".join(tex(v, sig) for v in np.ravel(values)) + r"\end{bmatrix}"
