@@ -71,7 +71,7 @@ async function seek(target) {
       if (next < run.t) for (const k of ["loss", "testLoss", "delta", "dW"]) run[k].length = next + (k.endsWith("oss") ? 1 : 0);
       merge(res);
     }
-    status("");
+    if ($("[data-testid=status]").classList.contains("bad")) status("");   // an error is over; news stays
     draw(true);
   } catch (e) {
     if (gen === generation) fail(e);
@@ -340,11 +340,23 @@ function drawDigit(res) {
   ctx.putImageData(img, 0, 0);
   $("[data-testid=digit-caption]").textContent =
     `${s.set} image ${s.index + 1} of ${s.count}: label ${s.label}, predicted ${s.predicted ?? "—"}`;
-  const ks = s.probs.map((_, k) => String(k));
-  plot($("#pg-probs"), [{ type: "bar", x: ks, y: s.probs, text: s.probs_text, textposition: "outside", hoverinfo: "x+text",
-    marker: { color: ks.map((k) => CLASSES[k]), line: { color: ks.map((k) => (+k === s.label ? INK : "rgba(0,0,0,0)")), width: 3 } } }],
-  { margin: { t: 24, b: 40, l: 50, r: 10 }, showlegend: false, yaxis: { range: [0, 1.15], title: { text: "probability" } },
-    xaxis: { title: { text: "class" }, type: "category" } }, "bar");
+  const bars = $("#pg-probs");
+  if (bars.children.length !== s.probs.length) {
+    bars.replaceChildren(...s.probs.map((_, k) => {
+      const col = document.createElement("div");
+      col.className = "prob";
+      col.innerHTML = '<span class="p"></span><span class="bar"></span><span class="k"></span>';
+      col.querySelector(".k").textContent = String(k);
+      col.querySelector(".bar").style.background = CLASSES[k];
+      return col;
+    }));
+  }
+  s.probs.forEach((p, k) => {
+    const col = bars.children[k];
+    col.querySelector(".bar").style.height = `${Math.max(0, Math.min(1, p)) * 100}%`;
+    col.querySelector(".p").textContent = p >= 0.05 ? s.probs_text[k] : "";
+    col.classList.toggle("label", k === s.label);
+  });
 }
 
 // Animated charts: Plotly draws the axes (again only when their round bounds change), the curves and points go
@@ -366,7 +378,10 @@ function steady(prev, lo, hi) {   // keep the previous range while the data fits
 }
 
 function axes(el, key, layout) {   // the Plotly frame of a canvas chart; its canvas context mapped to data
-  if (el.dataset.key !== key) { el.dataset.key = key; plot(el, [{ type: "scatter", x: [], y: [] }], layout); }
+  if (el.dataset.key !== key) {
+    el.dataset.key = key;
+    plot(el, [{ type: "scatter", x: [], y: [] }], { ...layout, plot_bgcolor: "rgba(0,0,0,0)" });
+  }
   const box = plotArea(el);
   if (!box) return null;
   const canvas = overlay(el, "curve-layer");
@@ -560,7 +575,12 @@ function updateDiagram(res) {
     const s = res.sample;
     paintImage(geom.nodes[0][0].canvas, s.image);
     s.hidden.forEach((a, l) => a.forEach((v, j) => fill(geom.nodes[l + 1][j].canvas, mapper(meta.activations[l], a)(v))));
-    s.probs.forEach((p, j) => fill(geom.nodes[geom.nodes.length - 1][j].canvas, 2 * p - 1));
+    s.probs.forEach((p, j) => {
+      const c = CLASS_RGB[j], f = Math.max(0, Math.min(1, p));
+      const ctx = geom.nodes[geom.nodes.length - 1][j].canvas.getContext("2d");
+      ctx.fillStyle = `rgb(${c.map((x, i) => Math.round(WHITE[i] + (x - WHITE[i]) * f)).join(",")})`;
+      ctx.fillRect(0, 0, 20, 20);
+    });
     return;
   }
   res.neurons.forEach((layer, l) => layer.forEach((g, j) => {
@@ -572,9 +592,12 @@ function updateDiagram(res) {
   }));
   const outs = geom.nodes[geom.nodes.length - 1];
   const out = unpack(res.output);
-  if (res.output_class) {
-    paint(outs[0].canvas, out.values, out.shape[0], painter({ classes: meta.classes }), unpack(res.output_class).values);
-    outs.slice(1).forEach((c) => c.div.classList.add("merged"));
+  if (res.output_class) {   // unit k shows where class k wins, faded by its probability
+    const classes = unpack(res.output_class).values;
+    const colour = painter({ classes: meta.classes });
+    outs.forEach((cell, k) => paint(cell.canvas, out.values, out.shape[0], (v, o, data, cls) => {
+      if (cls === k) colour(v, o, data, cls); else data.set(WHITE, o);
+    }, classes));
   } else if (res.n_inputs === 1) curve(outs[0].canvas, out.values, mapper(meta.task === "regression" ? "linear" : "sigmoid", out.values));
   else paint(outs[0].canvas, out.values, out.shape[0], painter({ map: mapper(meta.task === "regression" ? "linear" : "sigmoid", out.values) }));
 }
