@@ -56,9 +56,13 @@ INLINE_SCRIPT = re.compile(rb"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.S 
 TOKEN_PARAMS = ("spec", "spec_token")
 
 
+COMPUTE_GETS = ("/step", "/race/events", "/race/race.csv")  # pages and streams that run the engine
+
+
 def is_compute(method: str, path: str) -> bool:
-    """Requests that run the engine: every POST (the JSON API, the pages' forms) and the server-rendered /step."""
-    return method == "POST" or path == "/step" or path.startswith("/step/")
+    """Requests that run the engine: every POST (the JSON API, the pages' forms), the server-rendered /step and
+    its exports, and the race's event stream and CSV."""
+    return method == "POST" or any(path == p or path.startswith(p + "/") for p in COMPUTE_GETS)
 
 
 def spec_id_of_token(token: str) -> str:

@@ -20,7 +20,7 @@ class Settings(BaseSettings):
     max_surface_resolution: int = 81
     max_gradcheck_params: int = 2000
     max_body_bytes: int = 1_000_000
-    max_query_chars: int = 8_000  # a page URL's query string (spec tokens included)
+    max_query_chars: int = 16_000  # a page URL's query string, spec tokens included (uvicorn's own cap is 16 kB)
     # ---- the cost model (app.cost; calibrated by scripts/calibrate_costs.py on the 2-core development machine)
     max_work: float = 1.5e9  # estimated work units, about a nanosecond of one core each
     max_response_bytes: int = 10_000_000  # estimated size of an answer (before compression)

@@ -13,7 +13,7 @@ from .network import Network, Params, init_params, params_from_lists
 from .optimizers import OPTIMIZERS
 from .regularization import batch_indices, clip_by_global_norm, dropout_masks
 from .schedules import learning_rates
-from .spec import Experiment, OptimizerSpec
+from .spec import Experiment, OptimizerSpec, check_targets
 from .trainer import Checkpoint, Contestant, History, Regularization, StackedTrainer
 
 
@@ -76,6 +76,8 @@ def prepare(spec: Experiment) -> Prepared:
         if spec.network.biases is not None:
             raise ValueError("network.biases: give weights too, or neither")
         params0 = init_params(net, spec.network.init, spec.network.seed)
+    check_targets(net.loss, data.Y_train)
+    check_targets(net.loss, data.Y_test)
     for array in (X, data.Y_train, X_test, data.Y_test):
         array.setflags(write=False)
     return Prepared(spec, net, data, X, data.Y_train, X_test, data.Y_test, params0)

@@ -17,6 +17,9 @@ from .schedules import SCHEDULES
 
 MAX_CONTESTANTS = 8
 MAX_LAYER_WIDTH = 4096  # the engine's own sanity bound; the server's limits are tighter
+MAX_DEPTH = 12  # nesting of a spec's JSON (the deepest real one, network.weights, is 5 levels down)
+MAX_WHOLE = 10**15  # no field takes a whole number beyond this (seeds stop at 2^32)
+TARGET_TOLERANCE = 1e-6  # how far a cross-entropy row may sum from 1
 
 
 @dataclass(frozen=True)
@@ -140,6 +143,12 @@ def _tuples(value):
 def _number(value, field_name, low=None, high=None, integer=False):
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"{field_name}: must be a number")
+    if isinstance(value, int) and abs(value) > MAX_WHOLE:  # float(10**400) would overflow
+        raise ValueError(
+            f"{field_name}: must be between {low} and {high}"
+            if low is not None
+            else f"{field_name}: {'a whole number' if integer else 'a number'} too large"
+        )
     if value != value or value in (float("inf"), float("-inf")):
         raise ValueError(f"{field_name}: must be finite")
     if integer and int(value) != value:
@@ -184,6 +193,7 @@ def optimizer_from_dict(d: dict, default_batch=None, default_schedule=None) -> O
     A `batch_size` key (even null, meaning the full batch) overrides the experiment's; a missing one inherits it.
     """
     d = _object(d, "optimizer")
+    check_json(d, "optimizer")
     name = _name(d.pop("name", "sgd"), "optimizer.name", OPTIMIZERS)
     batch = d.pop("batch_size") if "batch_size" in d else default_batch
     if batch is not None:
@@ -226,10 +236,54 @@ def _features(value):
     return names
 
 
+def check_json(value, field_name: str = "spec") -> None:
+    """Reject what no spec contains, before anything reads it: nesting deeper than MAX_DEPTH and whole numbers
+    beyond MAX_WHOLE (a 400-digit integer in a URL token would overflow a float); ValueError names the field."""
+    stack = [(value, field_name, 0)]
+    while stack:
+        item, where, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ValueError(f"{where}: nested deeper than any spec ({MAX_DEPTH} levels)")
+        if isinstance(item, dict):
+            stack.extend((v, f"{where}.{k}" if where != "spec" else str(k), depth + 1) for k, v in item.items())
+        elif isinstance(item, (list, tuple)):
+            stack.extend((v, f"{where}[{i}]", depth + 1) for i, v in enumerate(item))
+        elif isinstance(item, int) and not isinstance(item, bool) and abs(item) > MAX_WHOLE:
+            raise ValueError(f"{where}: whole number too large (at most {MAX_WHOLE:.0e} in size)")
+
+
+def check_targets(loss: str, Y, field_name: str = "data.Y") -> None:
+    """Targets the loss can use: bce needs 0 <= y <= 1; cross_entropy needs every row to be a distribution
+    (non-negative, summing to 1). ValueError names the field and the first offending row."""
+    import numpy as np
+
+    Y = np.asarray(Y, dtype=float)
+    if Y.size == 0:
+        return
+    if loss == "bce":
+        bad = np.flatnonzero(np.any((Y < 0) | (Y > 1), axis=1))
+        if bad.size:
+            i = int(bad[0])
+            raise ValueError(
+                f"{field_name}: bce needs targets between 0 and 1 (row {i} is {Y[i].tolist()}); use mse for "
+                "other targets"
+            )
+    elif loss == "cross_entropy":
+        sums = Y.sum(axis=1)
+        bad = np.flatnonzero(np.any(Y < 0, axis=1) | (np.abs(sums - 1) > TARGET_TOLERANCE))
+        if bad.size:
+            i = int(bad[0])
+            raise ValueError(
+                f"{field_name}: cross_entropy needs each row of targets to be a probability distribution "
+                f"(non-negative, summing to 1); row {i} is {Y[i].tolist()[:10]}"
+            )
+
+
 def experiment_from_dict(d: dict) -> Experiment:
     """Build and validate an Experiment from plain JSON data (as the API and the URL carry it)."""
     if not isinstance(d, dict):
         raise ValueError("spec: must be an object")
+    check_json(d)
     net = _object(d.get("network"), "network")
     layers = tuple(
         _number(n, "layers", 1, MAX_LAYER_WIDTH, integer=True)
@@ -289,6 +343,8 @@ def experiment_from_dict(d: dict) -> Experiment:
             test_fraction=_number(data.get("test_fraction", 0.0), "data.test_fraction", 0, 0.9),
             features=_features(data.get("features")),
         )
+    if data_spec.Y is not None:
+        check_targets(loss, data_spec.Y)
     batch = d.get("batch_size")
     if batch is not None:
         batch = _number(batch, "batch_size", 1, 100_000, integer=True)
@@ -304,6 +360,7 @@ def experiment_from_dict(d: dict) -> Experiment:
     dropout = d.get("dropout") or ()
     depth = len(layers) - 1
     if isinstance(dropout, (int, float)) and not isinstance(dropout, bool):
+        dropout = _number(dropout, "dropout", 0, 0.95)
         dropout = (float(dropout),) * (depth - 1) + (0.0,) if dropout else ()
     dropout = tuple(_number(p, "dropout", 0, 0.95) for p in _sequence(dropout, "dropout"))
     if dropout and len(dropout) not in (depth - 1, depth):

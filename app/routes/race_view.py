@@ -73,7 +73,7 @@ def _decode_legacy(token: str) -> list[dict]:
     """Old links' ?c=: base64url of the JSON list of contestants."""
     try:
         raw = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode())
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
         raise ValueError("c: not a valid list of contestants") from None
     if not isinstance(raw, list) or not all(isinstance(o, dict) for o in raw):
         raise ValueError("c: not a valid list of contestants")
