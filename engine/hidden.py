@@ -33,9 +33,10 @@ def grid_lines(extent: float, n_inputs: int = 2, n_lines: int = 11, n_points: in
     if n_inputs == 1:
         return u[None, :, None]
     ticks = np.linspace(-extent, extent, n_lines)
-    vertical = np.stack([np.column_stack([np.full(n_points, c), u]) for c in ticks])
-    horizontal = np.stack([np.column_stack([u, np.full(n_points, c)]) for c in ticks])
-    return np.concatenate([vertical, horizontal])
+    lines = np.empty((2 * n_lines, n_points, 2))
+    lines[:n_lines, :, 0], lines[:n_lines, :, 1] = ticks[:, None], u[None, :]  # vertical: x fixed
+    lines[n_lines:, :, 0], lines[n_lines:, :, 1] = u[None, :], ticks[:, None]  # horizontal: y fixed
+    return lines
 
 
 def activations(net: Network, params: Params, X: np.ndarray, layer: int) -> np.ndarray:

@@ -11,6 +11,7 @@ the network at step t (JSON, .npz, a PyTorch snippet) or the data (CSV); POST /a
 
 import base64
 import math
+from functools import lru_cache
 from typing import Annotated, Literal
 from urllib.parse import parse_qs
 
@@ -300,7 +301,10 @@ def pack(values: np.ndarray, bits: int) -> dict:
     lo = float(values[finite].min()) if finite.any() else 0.0
     hi = float(values[finite].max()) if finite.any() else 0.0
     scale = (top - 1) / (hi - lo) if hi > lo else 0.0
-    codes = np.where(finite, np.rint((np.nan_to_num(values) - lo) * scale), top)
+    if finite.all():  # the usual case: no NaN to mask
+        codes = np.rint((values - lo) * scale)
+    else:
+        codes = np.where(finite, np.rint((np.nan_to_num(values) - lo) * scale), top)
     dtype = "<u1" if bits == 8 else "<u2"
     return {
         "lo": lo,
@@ -318,8 +322,23 @@ def grid_forward(prep, spec, params: Params, raw: np.ndarray, masks=None) -> lis
     keep = [1.0 - p for p in spec.dropout] if spec.dropout else None
     fixed = None if masks is None else [m[None, :] for m in masks] + [None]
     with np.errstate(all="ignore"):
-        zs, _ = forward(prep.net, params, X, fixed, keep)
+        zs, acts = forward(prep.net, params, X, fixed, keep)
+        if fixed is None:  # no mask: forward's activations are sigma(z^l) already
+            return acts
         return [act.f(z) for act, z in zip(prep.net.acts, zs)]
+
+
+@lru_cache(maxsize=64)
+def plane(extent: float, res: int, n_raw: int) -> np.ndarray:
+    """The grid points over [-extent, extent]^n_raw, row = y index, column = x index (Plotly's z); read-only."""
+    u = np.linspace(-extent, extent, res)
+    if n_raw == 1:
+        points = u[:, None]
+    else:
+        gx, gy = np.meshgrid(u, u)
+        points = np.column_stack([gx.ravel(), gy.ravel()])
+    points.setflags(write=False)
+    return points
 
 
 def labels_of(prep, which: str) -> np.ndarray:
@@ -415,11 +434,7 @@ def activations_grid(body: GridRequest):
         return np.linspace(-extent, extent, res)
 
     def grid(res):
-        u = axis(res)
-        if n_raw == 1:
-            return u[:, None]
-        gx, gy = np.meshgrid(u, u)  # row = y index, column = x index (Plotly's z)
-        return np.column_stack([gx.ravel(), gy.ravel()])
+        return plane(extent, res, n_raw)
 
     now = metrics(prep, params, spec)
     drop = dropout_step(spec, prep, params, body.t, body.mask_row)
@@ -458,9 +473,11 @@ def activations_grid(body: GridRequest):
     if images:
         payload.update(neurons=[], output=None, sample=sample_payload(prep, spec, params, body.sample))
     else:
-        out_acts = grid_forward(prep, spec, params, grid(body.resolution), masks)
-        neuron_acts = grid_forward(prep, spec, params, grid(body.neuron_resolution), masks)
-        out = out_acts[-1]
+        # one forward pass over both grids (the output's and the units'): fewer, larger NumPy calls
+        big, small = grid(body.resolution), grid(body.neuron_resolution)
+        both = grid_forward(prep, spec, params, np.vstack([big, small]), masks)
+        neuron_acts = [a[len(big) :] for a in both]
+        out = both[-1][: len(big)]
         payload.update(
             axis=np.round(axis(body.resolution), 4),
             neuron_axis=np.round(axis(body.neuron_resolution), 4),
