@@ -17,6 +17,7 @@ from .routes import api, pages, playground_page, race_page, step_page
 from .schemas import ErrorOut
 from .serialize import JSONResponse
 from .settings import get_settings
+from .static_files import ServeStatic
 from .templating import PLOTLY_URL, STATIC_DIR, static_assets
 
 app = FastAPI(
@@ -39,6 +40,7 @@ app.add_exception_handler(StarletteHTTPException, http_error_handler)
 app.add_exception_handler(Stopped, stopped_handler)  # past the time limit, or the client left
 # Dynamic answers: gzip level 1 (a spiral step record: 15 ms of CPU at level 9's default vs a few at 1, for 7-10%
 # more bytes). Static files arrive already compressed (Content-Encoding set), which the middleware passes through.
+app.add_middleware(ServeStatic, assets=static_assets)  # innermost: /static/... before routing (app.static_files)
 app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=1)
 app.add_middleware(BodySizeLimit, max_bytes=get_settings().max_body_bytes)
 # Outermost: probes, security headers, HEAD, the per-worker compute limit, deadlines and cancellation, logs.
