@@ -144,7 +144,10 @@ function playButton() {
 // ---- drawing ------------------------------------------------------------------------------------------------
 let slowTimer = 0;
 let diagVisible = false;
-new IntersectionObserver((entries) => { diagVisible = entries.some((e) => e.isIntersecting); }).observe($(".pg-diag"));
+new IntersectionObserver((entries) => {
+  diagVisible = entries.some((e) => e.isIntersecting);
+  if (diagVisible && run && run.last && view.tab === "gradients") drawNorms();
+}).observe($(".pg-diag"));
 let urlTimer = 0;
 function draw(full) {
   const res = run.last;
