@@ -6,6 +6,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES as GZIP_EXCLUDED
 
 from engine.cancel import Stopped
 
@@ -41,7 +42,14 @@ app.add_exception_handler(Stopped, stopped_handler)  # past the time limit, or t
 # Dynamic answers: gzip level 1 (a spiral step record: 15 ms of CPU at level 9's default vs a few at 1, for 7-10%
 # more bytes). Static files arrive already compressed (Content-Encoding set), which the middleware passes through.
 app.add_middleware(ServeStatic, assets=static_assets)  # innermost: /static/... before routing (app.static_files)
-app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=1)
+# Server-sent events are compressed too (Starlette leaves them out by default): each event is flushed as it is
+# written, so the stream still arrives event by event; /race/events sends ~3 MB of HTML and JSON otherwise.
+app.add_middleware(
+    GZipMiddleware,
+    minimum_size=1024,
+    compresslevel=1,
+    exclude_content_types=tuple(t for t in GZIP_EXCLUDED if t != "text/event-stream"),
+)
 app.add_middleware(BodySizeLimit, max_bytes=get_settings().max_body_bytes)
 # Outermost: probes, security headers, HEAD, the per-worker compute limit, deadlines and cancellation, logs.
 app.add_middleware(Guard, cache=api.cache)
