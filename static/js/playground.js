@@ -282,11 +282,16 @@ function drawOutput(res) {
     ctx.clearRect(0, 0, W, H);
     ctx.imageSmoothingEnabled = !view.discretize;
     ctx.drawImage(source, -cw / 2, -ch / 2, W + cw, H + ch);
-  } else {
+  } else {   // 1-D: the output (or the unit pointed at, on its own scale) as a curve over x
+    const ratio = W / box.width;
     const map = hover ? mapper(meta.activations[view.hover[0]], grid.values) : (v) => (2 * (v - yRange[0])) / (yRange[1] - yRange[0]) - 1;
-    curve(source, grid.values, map, Math.round(W));
+    const toY = (v) => H / 2 - (Math.max(-1.05, Math.min(1.05, map(v))) * H) / 2;
     ctx.clearRect(0, 0, W, H);
-    ctx.drawImage(source, 0, 0, W, H);
+    ctx.strokeStyle = "#999"; ctx.lineWidth = ratio;
+    ctx.beginPath(); ctx.moveTo(0, toY(hover ? 0 : (yRange[0] + yRange[1]) / 2)); ctx.lineTo(W, toY(hover ? 0 : (yRange[0] + yRange[1]) / 2)); ctx.stroke();
+    ctx.strokeStyle = INK; ctx.lineWidth = 3 * ratio; ctx.lineJoin = "round"; ctx.beginPath();
+    grid.values.forEach((v, i) => { const x = (i / (grid.values.length - 1)) * W; if (i) ctx.lineTo(x, toY(v)); else ctx.moveTo(x, toY(v)); });
+    ctx.stroke();
   }
   canvas.dataset.t = String(res.t);
   canvas.dataset.hover = hover ? view.hover.join(",") : "";
