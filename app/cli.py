@@ -380,7 +380,21 @@ def cmd_export(args) -> int:
 def cmd_serve(args) -> int:
     import uvicorn
 
-    uvicorn.run("app.main:app", host=args.host, port=args.port, workers=args.workers)
+    from app.settings import get_settings
+
+    # One BLAS thread per computation: a worker runs up to max_concurrent of them, and multi-threaded BLAS on a
+    # busy 2-core box is several times slower, not faster (the cost model counts one core per request).
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(name, "1")
+    # no `server: uvicorn` banner; a stopping worker finishes what is in flight for at most shutdown_timeout s
+    uvicorn.run(
+        "app.main:app",
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        server_header=False,
+        timeout_graceful_shutdown=get_settings().shutdown_timeout,
+    )
     return 0
 
 

@@ -25,7 +25,7 @@ import re
 import time
 import uuid
 import zlib
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, quote, urlencode
 
 from engine import cancel
 
@@ -86,7 +86,7 @@ def loggable_path(path: str, query: str) -> tuple[str, str | None]:
         elif len(value) > 64:
             value = f"<{len(value)} chars>"
         shown.append((key, value))
-    return f"{path}?{urlencode(shown, safe='<>')}", spec_id
+    return f"{path}?{urlencode(shown, safe='<> ', quote_via=quote)}", spec_id
 
 
 class SanitizeAccessLog(logging.Filter):

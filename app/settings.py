@@ -28,7 +28,7 @@ class Settings(BaseSettings):
     # ---- a worker under load
     max_concurrent: int = 3  # compute requests running at once per worker; more get a fast 503
     retry_after: int = 1  # seconds, in the Retry-After header of that 503
-    request_timeout: float = 10.0  # seconds; past it the work stops and the client gets a 504
+    request_timeout: float = 20.0  # seconds (10x the ~2 s an accepted request takes); then the work stops: a 504
     shutdown_timeout: float = 10.0  # seconds a stopping worker waits for requests in flight
     # ---- the checkpoint cache of each worker (engine.experiment.CheckpointCache)
     checkpoint_cache_bytes: int = 64 << 20

@@ -575,3 +575,96 @@ async def test_still_healthy_after_errors(client, strict_json):
     assert r.status_code == 200 and r.text == "ok"
     r = await client.post(f"{API}/train", json=small_train())
     assert r.status_code == 200
+
+
+# --- issue 15: the five 500s, and targets checked against the loss -----------------------------------------------
+def token_for(d: dict) -> str:
+    """A URL token built by hand (the server never makes one of these: it is what a hostile link carries)."""
+    return base64.urlsafe_b64encode(zlib.compress(json.dumps(d).encode())).decode().rstrip("=")
+
+
+HUGE = 10**400
+HUGE_TOKENS = {
+    "seed": {**SPEC, "seed": HUGE},
+    "optimizer.lr": {**SPEC, "optimizer": {"name": "sgd", "lr": HUGE}},
+    "data.X": {**SPEC, "network": {"layers": [2, 2, 1]}, "data": {"X": [[HUGE, 1]], "Y": [[1]]}},
+    "network.weights": {**SPEC, "network": {"layers": [1, 1], "weights": [[[HUGE]]]}, "data": {"X": [[1]], "Y": [[1]]}},
+    "optimizer.schedule.step_size": {
+        **SPEC,
+        "optimizer": {"name": "sgd", "schedule": {"name": "step", "step_size": HUGE}},
+    },
+    "dropout": {**SPEC, "network": {"layers": [2, 3, 3, 1]}, "dropout": HUGE},
+}
+
+
+@pytest.mark.parametrize("field", list(HUGE_TOKENS))
+async def test_huge_integers_in_a_token_are_4xx_naming_the_field(client, strict_json, field):
+    token = token_for(HUGE_TOKENS[field])
+    r = await client.post(f"{API}/step", json={"spec_token": token, "t": 0})
+    body = assert_error(r, strict_json, 422, field)
+    assert "too large" in body["detail"][0]["msg"]
+    page = await client.get("/step", params={"spec": token})  # the page shows the error and falls back
+    assert page.status_code < 500
+    panel = await client.get("/step/panel", params={"spec": token})
+    assert panel.status_code < 500
+
+
+async def test_deeply_nested_json_is_4xx_not_a_recursion_error(client, strict_json):
+    deep = {"network": {"layers": [2, 2, 1]}, "data": {"dataset": "xor"}, "extra": [[[[[[[[[[[[[[1]]]]]]]]]]]]]]}
+    r = await client.post(f"{API}/step", json={"spec_token": token_for(deep), "t": 0})
+    assert_error(r, strict_json, 422, "extra")
+    nested = "[" * 3000 + "]" * 3000
+    token = base64.urlsafe_b64encode(zlib.compress(nested.encode())).decode().rstrip("=")
+    r = await client.post(f"{API}/step", json={"spec_token": token, "t": 0})
+    assert_error(r, strict_json, 422, "spec_token")
+    for params in ({"spec": token}, {"c": base64.urlsafe_b64encode(nested.encode()).decode()}):
+        page = await client.get("/race", params=params)
+        assert page.status_code < 500, params
+
+
+async def test_race_link_with_a_huge_integer_is_not_a_500(client):
+    c = base64.urlsafe_b64encode(json.dumps([{"name": "sgd", "lr": HUGE}, {"name": "adam"}]).encode()).decode()
+    r = await client.get("/race", params={"c": c})
+    assert r.status_code < 500 and "too large" in r.text
+
+
+BAD_TARGETS = {
+    "bce label 3.5": ("bce", "sigmoid", [[0.0], [3.5]]),
+    "bce label -1": ("bce", "sigmoid", [[-1.0], [1.0]]),
+    "cross_entropy row sums to 2": ("cross_entropy", "softmax", [[1.0, 1.0], [0.0, 1.0]]),
+    "cross_entropy negative entry": ("cross_entropy", "softmax", [[1.5, -0.5], [0.0, 1.0]]),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_TARGETS))
+async def test_targets_are_checked_against_the_loss(client, strict_json, case):
+    loss, out, Y = BAD_TARGETS[case]
+    body = small_train(
+        network={"layers": [2, 3, len(Y[0])], "activations": ["tanh", out], "loss": loss},
+        data={"X": [[0.0, 1.0], [1.0, 0.0]], "Y": Y},
+    )
+    r = await client.post(f"{API}/train", json=body)
+    detail = assert_error(r, strict_json, 422, "data.Y")["detail"][0]
+    assert loss in detail["msg"]
+    r = await client.post(f"{API}/step", json={"spec_token": token_for({k: v for k, v in body.items() if k != "steps"})})
+    assert_error(r, strict_json, 422, "data.Y")
+
+
+async def test_a_regression_dataset_cannot_train_with_bce(client, strict_json):
+    body = small_train(network={"layers": [1, 4, 1], "activations": ["tanh", "sigmoid"], "loss": "bce"})
+    body["data"] = {"dataset": "sine", "n": 50}
+    r = await client.post(f"{API}/train", json=body)
+    assert_error(r, strict_json, 422, "data.Y")
+
+
+async def test_good_targets_still_train(client):
+    body = small_train(
+        network={"layers": [2, 3, 2], "activations": ["tanh", "softmax"], "loss": "cross_entropy"},
+        data={"X": [[0.0, 1.0], [1.0, 0.0]], "Y": [[0.25, 0.75], [1.0, 0.0]]},
+    )
+    assert (await client.post(f"{API}/train", json=body)).status_code == 200
+    body = small_train(
+        network={"layers": [2, 3, 1], "activations": ["tanh", "sigmoid"], "loss": "bce"},
+        data={"X": [[0.0, 1.0], [1.0, 0.0]], "Y": [[0.0], [0.3]]},
+    )
+    assert (await client.post(f"{API}/train", json=body)).status_code == 200
