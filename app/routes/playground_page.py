@@ -524,7 +524,19 @@ class ExportRequest(SpecRef):
 @router.post(
     "/api/v1/export",
     tags=["playground"],
-    responses={**ERRORS, 200: {"description": "The file, as an attachment"}},
+    response_class=Response,
+    responses={
+        **ERRORS,
+        200: {
+            "description": "The file, as an attachment (Content-Disposition names it)",
+            "content": {
+                "application/json": {"schema": {"type": "object"}},
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+                "text/x-python": {"schema": {"type": "string"}},
+                "text/csv": {"schema": {"type": "string"}},
+            },
+        },
+    },
     summary="Download the network at step t or the data",
 )
 def export(body: ExportRequest):
