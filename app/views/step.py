@@ -159,8 +159,10 @@ def diagram(view: View, rec: StepRecord, net, phases, i: int) -> Markup:
     L = net.depth
     shown = [_shown_units(n) for n in sizes]
     rows = max(len(u) for u in shown)
-    VW = 480  # about the size it is drawn at on a projector: viewBox units are close to CSS pixels
-    top, bottom = 40, 34
+    # about the width it is drawn at (the projector's column is narrower): one viewBox unit is close to a CSS pixel,
+    # so the 16-unit labels stay 16 px on screen
+    VW = 400 if view.present else 480
+    top, bottom = 58, 34
     spacing = 92 if rows <= 3 else 80 if rows <= 4 else max(34, 400 / rows)
     VH = int(top + bottom + spacing * rows)
     target_w, gap, margin = 56, 16, 8
@@ -235,7 +237,7 @@ def diagram(view: View, rec: StepRecord, net, phases, i: int) -> Markup:
         "delta": max(float(np.max(np.abs(x.delta[s]))) for x in bp.layers) or 1.0,
     }
     qty = {"x": "x", "z": "z", "a": "a", "delta": "δ", "a-dim": "a", "none": ""}
-    font = max(13.0, min(r * 0.62, 18.0))
+    font = max(13.0, min(r * 0.62, 20.0))
     for l in range(L + 1):
         if l == 0:
             kind, values, fresh = "x", bp.X[s], False
@@ -255,9 +257,9 @@ def diagram(view: View, rec: StepRecord, net, phases, i: int) -> Markup:
             values = {"z": lay.z, "a": lay.a, "delta": lay.delta, "a-dim": lay.a, "none": lay.a}[kind][s]
         yy = ys(len(shown[l]))
         parts.append(
-            f'<text class="col-title" x="{xs[l]:.1f}" y="{top - 18:.1f}">'
-            f"{'input' if l == 0 else 'output' if l == L else f'layer {l}'}"
-            f"{' · ' + qty[kind] if qty[kind] else ''}</text>"
+            f'<text class="col-title" x="{xs[l]:.1f}" y="{top - 34:.1f}">'
+            f"{'input' if l == 0 else 'output' if l == L else f'layer {l}'}</text>"
+            + (f'<text class="col-qty" x="{xs[l]:.1f}" y="{top - 14:.1f}">{qty[kind]}</text>' if qty[kind] else "")
         )
         for jj, j in enumerate(shown[l]):
             v = float(values[j])
@@ -283,6 +285,12 @@ def diagram(view: View, rec: StepRecord, net, phases, i: int) -> Markup:
                 elif net.activations[l - 1] != "relu" and sp < SATURATED:
                     cls, mark = cls + " saturated", "σ′≈0"
             label = "" if kind == "none" else "?" if secret else format.text(v, 2 if r < 24 else 3)
+            size = min(font, 3.3 * r / max(len(label), 1))
+            if size < 16 and view.present and not secret:  # on a projector: two digits, or none (the table has it)
+                label = format.text(v, 2)
+                size = min(font, 3.3 * r / max(len(label), 1))
+                if size < 16:
+                    label, size = "", 16.0
             cx, cy = xs[l], yy[jj]
             detail = (
                 f' data-detail="b{l}.{j + 1}" tabindex="0" role="button" aria-label="bias b {l} {j + 1}"' if l else ""
@@ -291,19 +299,19 @@ def diagram(view: View, rec: StepRecord, net, phases, i: int) -> Markup:
                 f'<g class="{cls}" data-testid="node-{l}-{j + 1}"{detail}>'
                 f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="{r:.1f}" fill="{fill}"/>'
                 + (
-                    f'<text x="{cx:.1f}" y="{cy:.1f}" fill="{ink}" '
-                    f'font-size="{min(font, 3.3 * r / max(len(label), 1)):.1f}">'
-                    f"{escape(label)}</text>"
+                    f'<text x="{cx:.1f}" y="{cy:.1f}" fill="{ink}" font-size="{size:.1f}">{escape(label)}</text>'
                     if label and r >= 12
                     else ""
                 )
-                + (f'<text class="mark" x="{cx:.1f}" y="{cy + r + 13:.1f}">{mark}</text>' if mark else "")
+                + (
+                    f'<text class="mark" x="{cx:.1f}" y="{cy + r + 14:.1f}">{mark}</text>'
+                    if mark and spacing >= 2 * r + 24
+                    else ""
+                )
                 + "</g>"
             )
         if len(shown[l]) < sizes[l]:
-            parts.append(
-                f'<text class="more" x="{xs[l]:.1f}" y="{VH - 6:.1f}">… {sizes[l] - len(shown[l])} more</text>'
-            )
+            parts.append(f'<text class="more" x="{xs[l]:.1f}" y="{VH - 8:.1f}">+{sizes[l] - len(shown[l])}</text>')
     # targets y
     for jj, j in enumerate(shown[L]):
         cy = yo[jj]
@@ -313,7 +321,7 @@ def diagram(view: View, rec: StepRecord, net, phases, i: int) -> Markup:
             f'height="{bh:.1f}" rx="5"/><text x="{xt + target_w / 2:.1f}" y="{cy:.1f}">'
             f"{escape(format.text(bp.Y[s][j], 3))}</text></g>"
         )
-    parts.append(f'<text class="col-title" x="{xt + target_w / 2:.1f}" y="{top - 18:.1f}">y</text>')
+    parts.append(f'<text class="col-qty" x="{xt + target_w / 2:.1f}" y="{top - 14:.1f}">y</text>')
     arrow = "← backward: δ flows from the output to the input" if backward else "forward: input → output →"
     return Markup(
         f'<svg id="net" viewBox="0 0 {VW} {VH}" role="img" data-direction="{"backward" if backward else "forward"}" '
