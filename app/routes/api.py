@@ -129,7 +129,8 @@ def step(body: StepRequest):
     batch = spec.optimizers[body.contestant].batch_size or prep.X.shape[0]
     cost.step_record(prep, body.t, min(batch, prep.X.shape[0])).enforce()
     record = step_record(spec, body.t, body.contestant, cache)
-    return json_response({**payloads.step_payload(spec, prep, body.contestant, record), **ids(spec)})
+    payload = payloads.select_step(payloads.step_payload(spec, prep, body.contestant, record), body.samples, body.parts)
+    return json_response({**payload, **ids(spec)})
 
 
 @router.post("/gradcheck", summary="Gradient check by central differences")
