@@ -352,16 +352,17 @@ def cmd_export(args) -> int:
     features = spec.data.features
     net, params = export.trained(spec, step, contestant)
     if args.format == "json":
-        data = json.dumps(
+        from .serialize import dumps  # strict JSON: weights that overflowed are null, never NaN
+
+        data = dumps(
             {
                 "network": export.to_dict(net, params, features),
                 "step": step,
                 "contestant": contestant,
                 "spec_id": spec.id,
                 "spec_token": spec.to_token(),
-            },
-            indent=1,
-        ).encode()
+            }
+        )
     elif args.format == "npz":
         data = export.to_npz(net, params, features)
     else:

@@ -279,3 +279,15 @@ def test_table_steps():
     assert cli.table_steps(0) == [0]
     assert cli.table_steps(3) == [0, 1, 2, 3]
     assert cli.table_steps(1000) == list(range(0, 1001, 100))
+
+
+def test_export_json_is_strict_after_divergence(tmp_path, capsys, monkeypatch):
+    spec_path = write(tmp_path, "bad-lr.json", DIVERGES)
+    status, out, _ = run(["export", spec_path, "--step", "400", "--format", "json", "-o", "-"], capsys)
+    assert status == 0
+
+    def refuse(token):
+        raise ValueError(f"non-standard JSON constant {token}")
+
+    exported = json.loads(out, parse_constant=refuse)
+    assert exported["step"] == 400 and len(exported["network"]["weights"]) == 1
