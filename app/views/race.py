@@ -446,6 +446,8 @@ def landscape(result: RaceResult, resolution: int = 41) -> dict:
             f"The loss on the plane of the paths' first two principal directions through θ₀ (Li et al. 2018); "
             f"the plane holds {fmt.percent(share, 3)} of the paths' squared distance from θ₀."
         )
+    frames = frame_steps(result.steps)
+    rows = np.unique(np.clip(np.searchsorted(result.path_steps, frames, side="right") - 1, 0, None))
     # the colour scale covers the grid's values and the true losses along the paths (log when they span decades)
     path_losses = result.loss[:, result.path_steps]
     finite = np.concatenate([grid.loss[np.isfinite(grid.loss)], path_losses[np.isfinite(path_losses)]])
@@ -474,9 +476,9 @@ def landscape(result: RaceResult, resolution: int = 41) -> dict:
         "range_text": f"colours from {fmt.text(lo)} to {fmt.text(hi)}"
         + (" (log scale)" if use_log else "")
         + f"; the paths' losses run from {fmt.text(float(np.nanmin(path_losses)))} to {fmt.text(start)}",
-        "paths": [p[:, :2] if net.n_params == 2 else p for p in projected],
-        "path_steps": result.path_steps,
-        "path_loss_text": [[fmt.text(x) for x in row] for row in path_losses],
+        # drawn at the playback frames (the plane and the grid used every kept step)
+        "paths": [p[rows] for p in projected],
+        "path_steps": result.path_steps[rows],
     }
 
 

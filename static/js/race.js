@@ -2,9 +2,12 @@
 // reads (standings, captions, tick labels of the colour bar) and sends it through htmx's SSE extension; this
 // module turns the race's data block into charts and plays it back.
 //
-// Playback draws precomputed frames: going forward, Plotly.extendTraces appends the points between two frames
-// (the head markers keep one point); going back (scrubbing), Plotly.react redraws the slice. Nothing is
-// recomputed per frame, and the optimizer state of every weight is already in the page (no request to switch).
+// Playback draws precomputed frames and never recomputes. Plotly draws each chart once (Plotly.react); what
+// moves with the playhead is drawn over it without redrawing a trace, because a Plotly redraw of 8 x 1,000
+// points costs more than a frame: an opaque curtain hides the loss curves after the playhead (shown or hidden,
+// never faded), the paths grow on a canvas laid on the landscape's plot area (a canvas keeps what it has drawn,
+// so a frame draws only its new segments), and the contestants' positions are dots moved by CSS. The optimizer
+// state of every weight is already in the page: switching weights sends no request.
 import { draw } from "./plots.js";
 import { bindKeys } from "./keys.js";
 import * as url from "./url.js";
@@ -15,7 +18,8 @@ const FPS = 30;                  // frames per second at 1x
 const $ = (id) => document.getElementById(id);
 const P = () => window.Plotly;
 
-let race = null;                 // the current race's data (see app/views/race.py page_data)
+let race = null;
+const cost = { curtain: 0, paths: 0, state: 0, standings: 0 };  // ms spent per part of a redraw (benchmarks/race.py)                 // the current race's data (see app/views/race.py page_data)
 const player = { i: 0, playing: false, raf: 0, last: 0, owed: 0, drawn: 0, redraws: 0, since: 0 };
 
 // ---- decoding --------------------------------------------------------------------------------------------------
@@ -44,22 +48,22 @@ function prepare(data) {
 // ---- the charts ----------------------------------------------------------------------------------------------------
 const MARGIN = () => (isPresent() ? { l: 76, r: 20, t: 12, b: 58 } : { l: 62, r: 16, t: 10, b: 48 });
 
-function lossTraces(upto) {
+function lossTraces() {
   const d = race, traces = [];
   for (let k = 0; k < d.K; k++) {
-    traces.push({ x: d.steps0.slice(0, upto + 1), y: d.loss[k].slice(0, upto + 1), mode: "lines", name: d.labels[k],
+    traces.push({ x: d.steps0, y: d.loss[k], mode: "lines", name: d.labels[k],
       line: { color: d.colours[k], width: 3.5, dash: d.dashes[k] }, hovertemplate: `${d.labels[k]}<br>step %{x}: %{y:.4g}<extra></extra>` });
   }
   if (d.test_loss) {
     for (let k = 0; k < d.K; k++) {
-      traces.push({ x: d.steps0.slice(0, upto + 1), y: d.test_loss[k].slice(0, upto + 1), mode: "lines",
+      traces.push({ x: d.steps0, y: d.test_loss[k], mode: "lines",
         name: `${d.labels[k]} (test)`, line: { color: d.colours[k], width: 1.5, dash: d.dashes[k] },
         hovertemplate: `${d.labels[k]} test<br>step %{x}: %{y:.4g}<extra></extra>` });
     }
   }
-  // a cross where the divergence rule flagged a run, once the playhead is there
+  // a cross where the divergence rule flagged a run (hidden, like the curves, until the playhead is there)
   d.diverged_at.forEach((at, k) => {
-    if (at === null || at > upto) return;
+    if (at === null) return;
     const y = d.loss[k][at] ?? lastFinite(d.loss[k], at);
     traces.push({ x: [at], y: [y], mode: "markers", meta: "diverged", hoverinfo: "skip",
       marker: { symbol: "x-thin", size: 20, line: { width: 4, color: d.colours[k] } } });
@@ -75,32 +79,21 @@ function lastFinite(a, upto) {
 function lossLayout() {
   const log = $("log-toggle")?.checked;
   return {
-    margin: MARGIN(), showlegend: false, uirevision: "loss",
+    margin: MARGIN(), showlegend: false, uirevision: "loss", hovermode: "closest",
     xaxis: { title: { text: "step" }, range: [0, race.steps], automargin: false },
-    yaxis: { title: { text: "loss" }, type: log ? "log" : "linear", dtick: log ? "D2" : undefined, automargin: false },
+    yaxis: { title: { text: "loss" }, type: log ? "log" : "linear", dtick: log ? "D2" : undefined, tickformat: log ? ".1~g" : undefined, automargin: false },
   };
 }
 
-function landscapeTraces(rows) {
-  const d = race, L = d.landscape, traces = [{
+function contourTrace() {
+  const L = race.landscape;
+  return [{
     type: "contour", x: L.u, y: L.v, z: L.z, zmin: L.zmin, zmax: L.zmax, hoverinfo: "skip",
     colorscale: [[0, "#ffffff"], [1, "#5a5a5a"]], ncontours: 18, line: { width: 0.5, color: "#777" },
     contours: { coloring: "heatmap" },
     colorbar: { tickvals: L.tickvals, ticktext: L.ticktext, thickness: 14, len: 0.9, outlinewidth: 0,
                 title: { text: "loss", side: "right" } },
   }];
-  for (let k = 0; k < d.K; k++) {
-    const p = L.paths[k].slice(0, rows);
-    traces.push({ x: p.map((q) => q[0]), y: p.map((q) => q[1]), mode: "lines", hoverinfo: "skip",
-      line: { color: d.colours[k], width: 3, dash: d.dashes[k] } });
-  }
-  for (let k = 0; k < d.K; k++) {
-    const q = lastPoint(L.paths[k], rows);
-    traces.push({ x: q ? [q[0]] : [], y: q ? [q[1]] : [], mode: "markers", name: d.labels[k],
-      marker: { size: 15, color: d.colours[k], line: { color: "#fff", width: 2 } },
-      hovertemplate: `${d.labels[k]}<extra></extra>` });
-  }
-  return traces;
 }
 
 function lastPoint(path, rows) {
@@ -111,10 +104,111 @@ function lastPoint(path, rows) {
 function landscapeLayout() {
   const L = race.landscape;
   return {
-    margin: { ...MARGIN(), r: 10 }, showlegend: false, uirevision: "landscape",
-    xaxis: { title: { text: L.axes[0] }, range: [L.u[0], L.u[L.u.length - 1]], automargin: false, showgrid: false, zeroline: false },
-    yaxis: { title: { text: L.axes[1] }, range: [L.v[0], L.v[L.v.length - 1]], automargin: false, showgrid: false, zeroline: false },
+    margin: { ...MARGIN(), r: 10 }, showlegend: false, hovermode: false,
+    xaxis: { title: { text: L.axes[0] }, range: [L.u[0], L.u[L.u.length - 1]], automargin: false, showgrid: false,
+             zeroline: false, fixedrange: true },
+    yaxis: { title: { text: L.axes[1] }, range: [L.v[0], L.v[L.v.length - 1]], automargin: false, showgrid: false,
+             zeroline: false, fixedrange: true },
   };
+}
+
+// ---- overlays: what moves with the playhead, drawn without redrawing any Plotly trace ------------------------------
+/** The plot area of a drawn Plotly chart in CSS pixels, and its data-to-pixel maps (the axes' own). */
+function plotArea(gd) {
+  const fl = gd && gd._fullLayout;
+  if (!fl || !fl.xaxis || !fl.xaxis._length) return null;
+  const xa = fl.xaxis, ya = fl.yaxis;
+  return { left: xa._offset, top: ya._offset, width: xa._length, height: ya._length,
+           x: (v) => xa._offset + xa.l2p(v), y: (v) => ya._offset + ya.l2p(ya.type === "log" ? Math.log10(v) : v) };
+}
+
+/** The loss chart's curtain (everything after step t is hidden: opaque, never faded) and its playhead line. */
+function placeCurtain(t) {
+  const a = plotArea($("loss-chart")), el = $("loss-curtain");
+  if (!a || !el) return;
+  const x = Math.min(a.left + a.width, Math.max(a.left, a.x(t)));
+  Object.assign(el.style, { left: `${x}px`, top: `${a.top}px`, width: `${a.left + a.width - x + 1}px`, height: `${a.height}px` });
+  el.hidden = false;
+  placeLine($("loss-playhead"), a, x);
+}
+
+function placeLine(el, a, x) {
+  if (!el || !a) return;
+  Object.assign(el.style, { left: `${x}px`, top: `${a.top}px`, height: `${a.height}px` });
+  el.hidden = false;
+}
+
+const paths = { drawn: 0, area: null };
+
+/** Size the paths' canvas to the landscape's plot area (device pixels) and redraw the paths up to `rows`. */
+function resetPaths(rows) {
+  const canvas = $("paths-canvas"), a = plotArea($("landscape-chart"));
+  if (!canvas || !a) return;
+  const ratio = window.devicePixelRatio || 1;
+  Object.assign(canvas.style, { left: `${a.left}px`, top: `${a.top}px`, width: `${a.width}px`, height: `${a.height}px` });
+  canvas.width = Math.round(a.width * ratio);
+  canvas.height = Math.round(a.height * ratio);
+  canvas.getContext("2d").setTransform(ratio, 0, 0, ratio, -a.left * ratio, -a.top * ratio);  // the chart's pixels
+  paths.area = a;
+  paths.drawn = 0;
+  growPaths(rows);
+}
+
+const DASH = { solid: [], dot: [2, 5], dash: [9, 5], dashdot: [9, 4, 2, 4], longdash: [14, 5], longdashdot: [14, 4, 2, 4] };
+
+/** Draw the path segments from the rows drawn so far up to `rows` (a canvas keeps what it has drawn). */
+function growPaths(rows) {
+  const canvas = $("paths-canvas"), a = paths.area;
+  if (!canvas || !a || rows <= paths.drawn) { placeHeads(rows); return; }
+  const ctx = canvas.getContext("2d"), d = race;
+  ctx.lineWidth = isPresent() ? 4 : 3;
+  ctx.lineJoin = "round";
+  for (let k = 0; k < d.K; k++) {
+    const p = d.landscape.paths[k];
+    ctx.strokeStyle = d.colours[k];
+    ctx.setLineDash(DASH[d.dashes[k]] || []);
+    ctx.beginPath();
+    let open = false;
+    for (let r = Math.max(0, paths.drawn - 1); r < rows; r++) {
+      const q = p[r];
+      if (q[0] === null || q[1] === null) { open = false; continue; }
+      const x = a.x(q[0]), y = a.y(q[1]);
+      if (open) ctx.lineTo(x, y); else { ctx.moveTo(x, y); open = true; }
+    }
+    ctx.stroke();
+  }
+  paths.drawn = rows;
+  placeHeads(rows);
+}
+
+/** Each contestant's position at the playhead: a dot in its colour (HTML, moved, never redrawn). */
+function placeHeads(rows) {
+  const box = $("paths-heads"), a = paths.area, d = race;
+  if (!box || !a) return;
+  if (box.children.length !== d.K) {
+    box.replaceChildren(...d.colours.map((c, k) => {
+      const dot = document.createElement("span");
+      dot.className = "head";
+      dot.style.setProperty("--c", c);
+      dot.title = d.labels[k];
+      return dot;
+    }));
+  }
+  const L = d.landscape;
+  [...box.children].forEach((dot, k) => {
+    const q = lastPoint(L.paths[k], rows);
+    const inside = q && q[0] >= L.u[0] && q[0] <= L.u[L.u.length - 1] && q[1] >= L.v[0] && q[1] <= L.v[L.v.length - 1];
+    dot.hidden = !inside;
+    if (inside) { dot.style.left = `${a.x(q[0])}px`; dot.style.top = `${a.y(q[1])}px`; }
+  });
+}
+
+function drawLandscape() {
+  return draw($("landscape-chart"), contourTrace(), landscapeLayout(), "heatmap").then(() => resetPaths(race.pathRows[player.i]));
+}
+
+function drawLoss() {
+  return draw($("loss-chart"), lossTraces(), lossLayout()).then(() => placeCurtain(race.frames[player.i]));
 }
 
 function lrChart() {
@@ -123,7 +217,7 @@ function lrChart() {
   draw($("lr-chart"), d.learning_rate.map((y, k) => ({ x, y, mode: "lines", line: { color: d.colours[k], width: 3, dash: d.dashes[k] },
     hovertemplate: `${d.labels[k]}<br>step %{x}: η = %{y:.4g}<extra></extra>` })),
   { margin: MARGIN(), showlegend: false, xaxis: { title: { text: "step" }, automargin: false },
-    yaxis: { title: { text: "η" }, type: "log", dtick: "D2", automargin: false } });
+    yaxis: { title: { text: "η" }, type: "log", dtick: "D2", tickformat: ".1~g", automargin: false } });
 }
 
 function stateChart() {
@@ -142,46 +236,33 @@ function stateChart() {
     margin: MARGIN(), showlegend: false,
     xaxis: { title: { text: "step" }, range: [0, d.steps], automargin: false },
     yaxis: { title: { text: "value" }, automargin: false, exponentformat: "power" },
-    shapes: [{ type: "line", x0: t, x1: t, yref: "paper", y0: 0, y1: 1, line: { color: "#111", width: 1.5, dash: "dot" } }],
-  });
+  }).then(() => { const a = plotArea($("state-chart")); if (a) placeLine($("state-playhead"), a, a.x(t)); });
 }
 
 // ---- playback --------------------------------------------------------------------------------------------------------
-/** Show frame i: extend the curves and paths when going forward, redraw the slice when going back. */
+/** Show frame i: move the loss chart's curtain and the playheads, grow the paths, update the standings. */
 function setFrame(i, { full = false } = {}) {
   const d = race;
   i = Math.max(0, Math.min(d.frames.length - 1, i));
-  const from = player.i, t0 = d.frames[from], t1 = d.frames[i];
-  const crossesDivergence = d.diverged_at.some((at) => at !== null && at > t0 && at <= t1);
-  if (full || i < from || crossesDivergence || !$("loss-chart").data) {
-    draw($("loss-chart"), lossTraces(t1), lossLayout());
-    draw($("landscape-chart"), landscapeTraces(d.pathRows[i]), landscapeLayout(), "heatmap");
-  } else if (i > from) {
-    const n = d.test_loss ? 2 * d.K : d.K;
-    const xs = [], ys = [], idx = [];
-    const steps = d.steps0.slice(t0 + 1, t1 + 1);
-    for (let k = 0; k < d.K; k++) { xs.push(steps); ys.push(d.loss[k].slice(t0 + 1, t1 + 1)); idx.push(k); }
-    if (d.test_loss) for (let k = 0; k < d.K; k++) { xs.push(steps); ys.push(d.test_loss[k].slice(t0 + 1, t1 + 1)); idx.push(d.K + k); }
-    P().extendTraces($("loss-chart"), { x: xs, y: ys }, idx.slice(0, n));
-    const r0 = d.pathRows[from], r1 = d.pathRows[i];
-    if (r1 > r0) {
-      const px = [], py = [], pidx = [], max = [];
-      for (let k = 0; k < d.K; k++) {
-        const rows = d.landscape.paths[k].slice(r0, r1);
-        px.push(rows.map((q) => q[0])); py.push(rows.map((q) => q[1])); pidx.push(1 + k); max.push(1e9);
-      }
-      for (let k = 0; k < d.K; k++) {
-        const q = lastPoint(d.landscape.paths[k], r1);
-        px.push(q ? [q[0]] : []); py.push(q ? [q[1]] : []); pidx.push(1 + d.K + k); max.push(1);
-      }
-      P().extendTraces($("landscape-chart"), { x: px, y: py }, pidx, { x: max, y: max });
-    }
-  }
+  const from = player.i, t1 = d.frames[i];
   player.i = i;
-  player.redraws++;
-  const shape = $("state-chart").layout?.shapes;
-  if (shape) P().relayout($("state-chart"), { "shapes[0].x0": t1, "shapes[0].x1": t1 });
+  if (full || !$("loss-chart").data) {
+    drawLoss();
+    drawLandscape();
+  } else {
+    let c = performance.now();
+    placeCurtain(t1);
+    cost.curtain += performance.now() - c; c = performance.now();
+    if (d.pathRows[i] < d.pathRows[from]) resetPaths(d.pathRows[i]); else growPaths(d.pathRows[i]);
+    cost.paths += performance.now() - c;
+  }
+  let c = performance.now();
+  const a = plotArea($("state-chart"));
+  if (a) placeLine($("state-playhead"), a, a.x(t1));
+  cost.state += performance.now() - c; c = performance.now();
   showStandings(i);
+  cost.standings += performance.now() - c;
+  player.redraws++;
   const block = $("race-block");
   block.dataset.frame = String(i);
   block.dataset.step = String(t1);
@@ -325,7 +406,7 @@ document.addEventListener("change", (event) => {
   if (!race) return;
   const id = event.target.id;
   if (id === "state-weight" || id === "state-quantity") { stateChart(); saveView(); }
-  else if (id === "log-toggle") { P().relayout($("loss-chart"), { "yaxis.type": event.target.checked ? "log" : "linear" }); saveView(); }
+  else if (id === "log-toggle") { drawLoss(); saveView(); }
 });
 
 const step = (n) => (event) => go(player.i + (event.shiftKey ? 10 * n : n));
@@ -337,26 +418,47 @@ bindKeys({
 });
 
 // ---- export: the whole race view as one PNG or SVG ---------------------------------------------------------------------
+/** The overlays of a chart in its own pixels: the curtain (a rect to hide), the paths' canvas, the heads. */
+function overlaysOf(el) {
+  const out = { rects: [], canvas: null, dots: [] };
+  const host = el.parentElement;
+  for (const o of host.querySelectorAll(".curtain:not([hidden])")) {
+    out.rects.push([o.offsetLeft, o.offsetTop, o.offsetWidth, o.offsetHeight]);
+  }
+  const canvas = host.querySelector("canvas");
+  if (canvas && canvas.width) out.canvas = { src: canvas.toDataURL("image/png"), x: canvas.offsetLeft, y: canvas.offsetTop, w: canvas.offsetWidth, h: canvas.offsetHeight };
+  for (const dot of host.querySelectorAll(".head:not([hidden])")) {
+    out.dots.push({ x: dot.offsetLeft, y: dot.offsetTop, c: getComputedStyle(dot).backgroundColor });
+  }
+  return out;
+}
+
 async function exportView(format) {
   const charts = ["loss-chart", "landscape-chart", "state-chart", "lr-chart"].map($).filter((el) => el && el.data);
-  const W = 900, H = 420, pad = 16, header = 40, tableRow = 26;
+  const W = 900, H = 420, pad = 16, header = 40, tableRow = 26, cols = 2;
   const rows = [...document.querySelectorAll("#standings-body tr")].map((tr) =>
     [...tr.querySelectorAll("td, th")].map((c) => c.textContent.trim().replace(/\s+/g, " ")).join("   "));
-  const images = await Promise.all(charts.map((el) => P().toImage(el, { format, width: W, height: H })));
-  const cols = 2, gridRows = Math.ceil(images.length / cols);
+  const images = await Promise.all(charts.map((el) => P().toImage(el, { format, width: el._fullLayout.width, height: el._fullLayout.height })));
   const width = cols * W + (cols + 1) * pad;
-  const tableTop = header + gridRows * (H + pad) + pad;
+  const tableTop = header + 2 * (H + pad) + pad;
   const height = tableTop + (rows.length + 1) * tableRow + pad;
   const title = `Optimizer race, ${race.step_text[player.i]}`;
   const name = `race-${race.spec_id.slice(0, 12)}-t${race.frames[player.i]}`;
+  const place = (n, el) => ({ x: pad + (n % cols) * (W + pad), y: header + Math.floor(n / cols) * (H + pad),
+                              sx: W / el._fullLayout.width, sy: H / el._fullLayout.height });
   if (format === "svg") {
-    const esc = (s) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;");
-    const parts = [`<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="${width}" height="${height}">`,
+    const esc = (s) => String(s).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/"/g, "&quot;");
+    const parts = [`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">`,
       `<rect width="100%" height="100%" fill="#fff"/>`,
       `<text x="${pad}" y="28" font-family="sans-serif" font-size="22" font-weight="700">${esc(title)}</text>`];
-    images.forEach((src, n) => {
-      const x = pad + (n % cols) * (W + pad), y = header + Math.floor(n / cols) * (H + pad);
-      parts.push(`<image x="${x}" y="${y}" width="${W}" height="${H}" href="${esc(src)}"/>`);
+    charts.forEach((el, n) => {
+      const p = place(n, el), o = overlaysOf(el);
+      parts.push(`<image x="${p.x}" y="${p.y}" width="${W}" height="${H}" href="${esc(images[n])}"/>`);
+      parts.push(`<g transform="translate(${p.x} ${p.y}) scale(${p.sx} ${p.sy})">`);
+      for (const [x, y, w, h] of o.rects) parts.push(`<rect x="${x}" y="${y}" width="${w}" height="${h}" fill="#fff"/>`);
+      if (o.canvas) parts.push(`<image x="${o.canvas.x}" y="${o.canvas.y}" width="${o.canvas.w}" height="${o.canvas.h}" href="${esc(o.canvas.src)}"/>`);
+      for (const d of o.dots) parts.push(`<circle cx="${d.x}" cy="${d.y}" r="8" fill="${esc(d.c)}" stroke="#fff" stroke-width="2"/>`);
+      parts.push("</g>");
     });
     rows.forEach((r, n) => parts.push(`<text x="${pad}" y="${tableTop + (n + 1) * tableRow}" font-family="sans-serif" font-size="18">${esc(r)}</text>`));
     parts.push("</svg>");
@@ -368,13 +470,22 @@ async function exportView(format) {
   const ctx = canvas.getContext("2d");
   ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, width, height);
   ctx.fillStyle = "#111"; ctx.font = "700 22px sans-serif"; ctx.fillText(title, pad, 28);
-  await Promise.all(images.map((src, n) => new Promise((resolve) => {
-    const img = new Image();
-    img.onload = () => { ctx.drawImage(img, pad + (n % cols) * (W + pad), header + Math.floor(n / cols) * (H + pad), W, H); resolve(); };
-    img.onerror = resolve;
-    img.src = src;
-  })));
-  ctx.font = "18px sans-serif";
+  const load = (src) => new Promise((resolve) => { const img = new Image(); img.onload = () => resolve(img); img.onerror = () => resolve(null); img.src = src; });
+  for (const [n, el] of charts.entries()) {
+    const p = place(n, el), o = overlaysOf(el), img = await load(images[n]);
+    if (img) ctx.drawImage(img, p.x, p.y, W, H);
+    ctx.save();
+    ctx.translate(p.x, p.y); ctx.scale(p.sx, p.sy);
+    ctx.fillStyle = "#fff";
+    for (const [x, y, w, h] of o.rects) ctx.fillRect(x, y, w, h);
+    if (o.canvas) { const layer = await load(o.canvas.src); if (layer) ctx.drawImage(layer, o.canvas.x, o.canvas.y, o.canvas.w, o.canvas.h); }
+    for (const d of o.dots) {
+      ctx.beginPath(); ctx.arc(d.x, d.y, 8, 0, 2 * Math.PI); ctx.fillStyle = d.c; ctx.fill();
+      ctx.lineWidth = 2; ctx.strokeStyle = "#fff"; ctx.stroke();
+    }
+    ctx.restore();
+  }
+  ctx.fillStyle = "#111"; ctx.font = "18px sans-serif";
   rows.forEach((r, n) => ctx.fillText(r, pad, tableTop + (n + 1) * tableRow));
   canvas.toBlob((blob) => download(`${name}.png`, blob, "image/png"), "image/png");
 }
@@ -393,5 +504,6 @@ window.bpvRace = {
   frame: () => player.i,
   play, pause,
   redraws: () => player.redraws,
+  cost: () => ({ ...cost }),
 };
 readData();  // a data block already in the page (none today: the stream brings it)
