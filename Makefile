@@ -5,6 +5,8 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 # pytest-xdist workers for the engine and API tests: one per core by default (JOBS=0 runs them in one process)
 JOBS ?= auto
+# workers for the browser tests: 0 = one process (each worker would start its own server and Chromium)
+BROWSER_JOBS ?= 0
 
 .PHONY: install run test test-fast test-browser lint format bench vendor wheel clean
 
@@ -28,7 +30,7 @@ test-fast: install
 	$(PY) -m pytest -n $(JOBS) --dist loadfile --ignore=tests/browser tests
 
 test-browser: install
-	$(PY) -m pytest tests/browser
+	$(PY) -m pytest -n $(BROWSER_JOBS) tests/browser
 
 lint: install
 	$(VENV)/bin/ruff check .

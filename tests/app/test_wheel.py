@@ -274,7 +274,7 @@ def served(fresh_venv, tmp_path_factory):
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(600):  # up to a minute or two of start-up on a loaded machine
+        for _ in range(1500):  # a hang guard (5 minutes), not a speed test: start-up is slow on a loaded machine
             if proc.poll() is not None:
                 pytest.fail(f"backprop-viz serve exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
             try:
