@@ -18,7 +18,7 @@ import io
 import json
 import logging
 import time
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
@@ -80,6 +80,16 @@ def _decode_legacy(token: str) -> list[dict]:
     return raw
 
 
+def opt_dict(o) -> dict:
+    """An engine OptimizerSpec in the API's shape (what the optimizer form and the spec read)."""
+    return {
+        "name": o.name,
+        **dict(o.hyper),
+        "batch_size": o.batch_size,
+        "schedule": {"name": o.schedule.name, **dict(o.schedule.params)},
+    }
+
+
 def _race_url(spec: Experiment, steps: int, **view) -> str:
     query = {"spec": spec.to_token(), "steps": steps, **{k: v for k, v in view.items() if v not in (None, "", 0)}}
     return "/race?" + urlencode(query)
@@ -91,15 +101,9 @@ def setup_context(spec: Experiment, steps: int) -> dict:
     problem = rv.match_problem(spec) or "custom"
     entry = rv.PROBLEMS.get(problem)
     d = spec.to_dict()
-    contestants = []
-    for k, o in enumerate(spec.optimizers):
-        opt = {
-            "name": o.name,
-            **dict(o.hyper),
-            "batch_size": o.batch_size,
-            "schedule": {"name": o.schedule.name, **dict(o.schedule.params)},
-        }
-        contestants.append({"k": k, "prefix": f"c{k}_", "form": optimizer_form(opt)})
+    contestants = [
+        {"k": k, "prefix": f"c{k}_", "form": optimizer_form(opt_dict(o))} for k, o in enumerate(spec.optimizers)
+    ]
     return {
         "problem": problem,
         "problems": rv.PROBLEMS,
@@ -181,7 +185,7 @@ def race_page(
                     "POST /api/v1/function-race)"
                 )
             optimizers = _decode_legacy(c) if c is not None else rv.DEFAULT_RACE
-            new = experiment_from_dict(rv.race_spec(name, [optimizer_from_dict(o).to_dict() for o in optimizers]))
+            new = experiment_from_dict(rv.race_spec(name, [opt_dict(optimizer_from_dict(o)) for o in optimizers]))
             return RedirectResponse(
                 _race_url(new, steps or rv.PROBLEMS[name]["steps"], present=present), status_code=307
             )
@@ -243,7 +247,8 @@ def spec_from_form(form) -> tuple[Experiment, int]:
 @router.post("/race/start")
 async def race_start(request: Request):
     """Start the race the form describes: htmx gets the race block and the new URL; a plain form post redirects."""
-    form = await request.form()
+    # htmx and plain forms post application/x-www-form-urlencoded: parsed here, no multipart parser needed
+    form = {k: v[-1] for k, v in parse_qs((await request.body()).decode("utf-8", "replace")).items()}
     try:
         spec, steps = spec_from_form(form)
     except (ValueError, BudgetError) as exc:

@@ -268,71 +268,180 @@ async def test_function_race_rejects_bad_input_with_a_422_naming_the_field(clien
     assert any(field in ".".join(map(str, d["loc"])) + d["msg"] for d in r.json()["detail"])
 
 
-def page_config(html: str) -> dict:
-    match = re.search(r'<script type="application/json" id="race-config">(.*?)</script>', html, re.S)
-    return json.loads(match.group(1))
+# ---- the divergence rule in the API (engine/divergence.py): train, race, step ---------------------------------------
+async def test_diverged_at_follows_the_rule_in_train_race_and_step(client, strict_json, preset):
+    """y = 2x with SGD lr 1 is 100x its starting loss after one step: diverged_at 1 in /train and /race (the old
+    NaN-only test said 153), and /step's `diverged` is true from the step whose loss breaks the rule."""
+    spec = preset("linear-y-2x")
+    spec["optimizer"] = {"name": "sgd", "lr": 1.0}
+    run = strict_json((await client.post("/api/v1/train", json={**spec, "steps": 200})).text)
+    assert run["diverged"] is True and run["diverged_at"] == 1
+    assert run["loss"][1] > 100 * run["loss"][0] and all(v is None for v in run["loss"][2:])
+    del spec["optimizer"]
+    spec["optimizers"] = [{"name": "sgd", "lr": 1.0}, {"name": "sgd", "lr": 0.01}]
+    runs = strict_json((await client.post("/api/v1/race", json={**spec, "steps": 200})).text)["runs"]
+    assert [r["diverged_at"] for r in runs] == [1, None] and [r["diverged"] for r in runs] == [True, False]
+    for t, expected in ((0, False), (1, True), (5, True)):
+        body = {"spec": spec, "t": t, "contestant": 0}
+        d = strict_json((await client.post("/api/v1/step", json=body)).text)
+        assert d["diverged"] is expected, t
+    d = strict_json((await client.post("/api/v1/step", json={"spec": spec, "t": 5, "contestant": 1})).text)
+    assert d["diverged"] is False
 
 
-async def test_page_opens_on_the_default_race(client):
+async def test_sound_spiral_run_is_never_flagged(client, strict_json, preset):
+    spec = preset("spiral-2-8-8-1")  # Adam 0.01
+    run = strict_json((await client.post("/api/v1/train", json={**spec, "steps": 400})).text)
+    assert run["diverged"] is False and run["diverged_at"] is None and None not in run["loss"]
+
+
+# ---- the page: GET /race, POST /race/start, GET /race/events, fragments, CSV -------------------------------------------
+def sse_events(text: str) -> list[tuple[str, str]]:
+    """(event, data) pairs of a text/event-stream body."""
+    out = []
+    for block in text.split("\n\n"):
+        lines = block.split("\n")
+        event = next((ln[7:] for ln in lines if ln.startswith("event: ")), None)
+        if event is None:
+            continue
+        out.append((event, "\n".join(ln[6:] for ln in lines if ln.startswith("data: "))))
+    return out
+
+
+def sse_url(html: str) -> str:
+    return re.search(r'sse-connect="([^"]+)"', html).group(1).replace("&amp;", "&")
+
+
+async def test_page_opens_on_the_default_race_that_teaches(client):
     r = await client.get("/race")
     assert r.status_code == 200
-    assert 'data-testid="race-start"' in r.text and 'data-testid="loss-chart"' in r.text
-    config = page_config(r.text)
-    initial = config["initial"]
-    assert initial["problem"] == "spiral" and initial["errors"] == []
-    assert [(c["name"], c["lr"]) for c in initial["contestants"]] == [
-        ("sgd", 1.0),
-        ("momentum", 1.0),
-        ("rmsprop", 0.01),
-        ("adam", 0.01),
-    ]
-    problems = config["problems"]
-    assert {"y2x", "xor", "spiral", "moons", "digits", "rosenbrock", "beale", "saddle", "ravine"} <= set(problems)
-    assert problems["y2x"]["two_params"] and problems["spiral"]["boundary"] and not problems["digits"]["boundary"]
-    assert problems["spiral"]["spec"]["network"]["layers"] == [2, 8, 8, 1]
+    html = r.text
+    assert "/race/events?spec=" in html and "steps=1000" in sse_url(html)
+    # the two momentum conventions are named, with each contestant's steady step size
+    assert "SGD + momentum (PyTorch&#39;s form)" in html and "Momentum (notes&#39; form)" in html
+    assert r"\frac{0.3}{1-0.9} = 3.00" in html and r"\eta = 3" in html
+    assert "Why this race turns out this way" in html
+    assert "common.js" not in html and "window.BPV" not in html
+    assert "<script>" not in html and " onclick=" not in html
 
 
-async def test_page_url_state_round_trips(client, strict_json):
-    contestants = [{"name": "sgd", "lr": 1.0}, {"name": "adam", "lr": 0.1, "schedule": {"name": "cosine", "T": 50}}]
-    c = base64.urlsafe_b64encode(json.dumps(contestants).encode()).decode().rstrip("=")
-    initial = page_config((await client.get(f"/race?problem=y2x&steps=123&c={c}")).text)["initial"]
-    assert initial["problem"] == "y2x" and initial["steps"] == 123
-    assert initial["contestants"][1]["schedule"] == {"name": "cosine", "T": 50, "lr_min": 0.0}
-    assert initial["contestants"][1]["beta2"] == 0.999  # every hyperparameter spelled out
-    # the spec token a race reports opens the same race
-    body = {
-        **MOONS,
-        "optimizers": [{"name": "sgd", "lr": 0.5}, {"name": "adam", "lr": 0.02, "batch_size": 8}],
-        "steps": 3,
-        "surface_resolution": 9,
-        "snapshots": 2,
+async def test_events_stream_status_standings_and_the_race(client):
+    spec = experiment_from_dict({**MOONS, "optimizers": [{"name": "sgd", "lr": 0.5}, {"name": "adam", "lr": 0.05}]})
+    r = await client.get(f"/race/events?spec={spec.to_token()}&steps=40")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+    events = sse_events(r.text)
+    names = [e for e, _ in events]
+    assert names[0] == "status" and names[-1] == "done" and names.count("race") == 1
+    assert "standings" in names
+    data = json.loads(re.search(r'id="race-json">(.*)</script>', dict(events)["race"], re.S).group(1))
+    result = experiment.train(spec, 40)
+    for k in range(2):  # the page's curves are the engine's
+        np.testing.assert_allclose(data["loss"][k], result[k].loss, rtol=1e-12)
+    assert data["frames"][0] == 0 and data["frames"][-1] == 40
+    final = data["standings"][-1]
+    assert [row["rank"] for row in final] == ([1, 2] if result[0].loss[-1] < result[1].loss[-1] else [2, 1])
+    land = data["landscape"]
+    assert land["explained"] is not None and 0 < sum(land["explained"]) <= 1
+    assert "of the paths' squared distance from θ₀" in land["caption"]
+    # the colour scale covers the losses along the paths
+    path_losses = [v for row in data["loss"] for v in row if v is not None]
+    lo = min(path_losses)
+    assert (10 ** land["zmin"] if land["log"] else land["zmin"]) <= lo * (1 + 1e-9)
+    # every weight's optimizer state is in the block: g, the update, and Adam's m, v, m_hat, v_hat
+    assert set(data["state"][1]) == {"g", "update", "m", "v", "m_hat", "v_hat"}
+    P = len(data["parameter_names"])
+    raw = base64.b64decode(data["state"][1]["g"])
+    assert len(raw) == 4 * P * len(data["state_steps"])
+
+
+async def test_events_refuse_bad_input_with_a_4xx(client):
+    r = await client.get("/race/events?spec=nonsense&steps=10")
+    assert 400 <= r.status_code < 500 and "spec" in r.text
+    spec = experiment_from_dict({**MOONS, "optimizers": [{"name": "sgd"}, {"name": "adam"}]})
+    r = await client.get(f"/race/events?spec={spec.to_token()}&steps=0")
+    assert r.status_code == 422 and "steps" in r.text
+
+
+async def test_start_form_runs_the_race_and_pushes_its_url(client):
+    form = {
+        "problem": "moons",
+        "steps": "30",
+        "loss": "mse",
+        "init": "xavier",
+        "c0_optimizer": "sgd",
+        "c0_h_lr": "0.5",
+        "c0_h_momentum": "0.9",
+        "c3_optimizer": "momentum",
+        "c3_h_lr": "5",
+        "c3_h_beta": "0.9",
     }
-    token = (await stream(client, body, strict_json))[0]["spec_token"]
-    config = page_config((await client.get(f"/race?spec={token}")).text)
-    assert config["initial"]["problem"] == "custom"  # moons 2-5-1 is not one of the page's problems
-    custom = config["problems"]["custom"]["spec"]
-    assert custom["network"]["layers"] == [2, 5, 1] and custom["network"]["activations"] == ["tanh", "sigmoid"]
-    assert [c["batch_size"] for c in config["initial"]["contestants"]] == [None, 8]
-    # a spec on one of the page's own networks opens that problem
-    problems = page_config((await client.get("/race")).text)["problems"]
-    spec = experiment_from_dict({**problems["spiral"]["spec"], "optimizers": [{"name": "sgd"}, {"name": "adam"}]})
-    assert page_config((await client.get(f"/race?spec={spec.to_token()}")).text)["initial"]["problem"] == "spiral"
+    r = await client.post("/race/start", data=form, headers={"HX-Request": "true"})
+    assert r.status_code == 200, r.text
+    url = r.headers["HX-Push-Url"]
+    assert url.startswith("/race?spec=") and "steps=30" in url
+    token = re.search(r"spec=([^&]+)", url).group(1)
+    spec = experiment.Experiment.from_token(token)
+    assert [o.name for o in spec.optimizers] == ["sgd", "momentum"]
+    assert spec.network.loss == "mse" and spec.network.init == "xavier"
+    assert r"\frac{0.5}{1-0.9} = 5.00" in r.text  # PyTorch's momentum: steady step lr/(1-mu)
+    # a plain form post redirects to the race's link
+    r = await client.post("/race/start", data=form)
+    assert r.status_code == 303 and r.headers["location"] == url
 
 
-async def test_page_shows_bad_links_and_falls_back(client):
-    r = await client.get("/race?spec=not-a-token-at-all&c=%%%&problem=nope&steps=0")
-    assert r.status_code == 200
-    initial = page_config(r.text)["initial"]
-    assert initial["problem"] == "spiral" and len(initial["contestants"]) == 4
-    fields = sorted(e.split(":")[0] for e in initial["errors"])
-    assert fields[:2] == ["c", "problem"] and fields[2].startswith("spec") and fields[3] == "steps"
-    assert 'data-testid="race-url-error"' in r.text
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"c0_h_lr": "fast"}, "optimizer.lr"),
+        ({"steps": "0"}, "steps"),
+        ({"loss": "cross_entropy"}, "network.loss"),
+        ({"init": "magic"}, "network.init"),
+        ({"c3_optimizer": None}, "optimizers"),
+    ],
+)
+async def test_start_form_names_the_field_that_is_wrong(client, change, field):
+    form = {"problem": "moons", "steps": "30", "c0_optimizer": "sgd", "c3_optimizer": "adam"}
+    form.update(change)
+    form = {k: v for k, v in form.items() if v is not None}
+    r = await client.post("/race/start", data=form, headers={"HX-Request": "true"})
+    assert r.status_code == 422 and field in r.text
 
 
-async def test_problem_fragment(client):
-    r = await client.get("/race/problem?problem=rosenbrock")
-    assert r.status_code == 200 and "<html" not in r.text
-    assert "Rosenbrock" in r.text and r"100\,(y - x^2)^2" in r.text
-    r = await client.get("/race/problem?problem=y2x")
-    assert "note 000" in r.text.lower() and "2 parameters" in r.text
-    assert (await client.get("/race/problem?problem=nope")).status_code == 422
+async def test_old_links_redirect_to_the_spec_form(client):
+    c = base64.urlsafe_b64encode(json.dumps([{"name": "sgd", "lr": 0.3}, {"name": "adam"}]).encode()).decode()
+    r = await client.get(f"/race?problem=moons&c={c.rstrip('=')}&steps=50")
+    assert r.status_code == 307
+    location = r.headers["location"]
+    assert location.startswith("/race?spec=") and "steps=50" in location
+    r = await client.get(location)
+    assert r.status_code == 200 and "steps=50" in sse_url(r.text)
+
+
+async def test_a_bad_link_says_so_and_opens_the_default(client):
+    r = await client.get("/race?spec=garbage&steps=10")
+    assert r.status_code == 400 and "The link had problems" in r.text and "steps=1000" in sse_url(r.text)
+
+
+async def test_fragments_contestant_and_loss_field(client):
+    r = await client.get("/race/contestant?c0_optimizer=sgd&c1_optimizer=adam")
+    assert r.status_code == 200 and 'name="c2_optimizer"' in r.text
+    r = await client.get("/race/loss-field?problem=digits")
+    assert r.status_code == 200 and 'value="cross_entropy"' in r.text and 'value="bce"' not in r.text
+    r = await client.get("/race/loss-field?problem=nope")
+    assert r.status_code == 422 and "problem" in r.text
+
+
+async def test_csv_has_test_loss_and_final_weights(client):
+    spec = experiment_from_dict({**MOONS, "optimizers": [{"name": "sgd", "lr": 0.5}, {"name": "adam", "lr": 0.05}]})
+    spec = experiment_from_dict({**spec.to_dict(), "data": {**spec.to_dict()["data"], "test_fraction": 0.2}})
+    r = await client.get(f"/race/race.csv?spec={spec.to_token()}&steps=20")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    rows = [line.split(",") for line in r.text.strip().split("\n")]
+    assert rows[0] == ["contestant", "optimizer", "quantity", "step", "parameter", "value"]
+    quantities = {row[2] for row in rows[1:]}
+    assert {"train_loss", "test_loss", "final_weight", "learning_rate"} <= quantities
+    runs = experiment.train_runs(spec, 20)
+    test_loss = [float(row[-1]) for row in rows if row[0] == "2" and row[2] == "test_loss"]
+    np.testing.assert_allclose(test_loss, runs[1].history.test_loss, rtol=1e-15)
+    weights = [float(row[-1]) for row in rows if row[0] == "1" and row[2] == "final_weight"]
+    np.testing.assert_allclose(weights, runs[0].theta, rtol=1e-15)
