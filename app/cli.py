@@ -6,8 +6,10 @@
     backprop-viz export SPEC.json --step T --format npz|json|torch [-o FILE]
 
 A SPEC.json is the body of `POST /api/v1/train` (or `/race`): {network, data, optimizer | optimizers, schedule?,
-l2?, ..., steps?}. `{"spec": {...}}` and `{"spec_token": "..."}` (the token of a page's URL) work too. A bad file
-gets one line on stderr naming the file and the field, exit status 2, and nothing written.
+l2?, ..., steps?}. `{"spec": {...}}` and `{"spec_token": "..."}` (the token of a page's URL) work too, and so do a
+preset's id (`backprop-viz train xor-2-4-1`) and a page's URL (`backprop-viz export 'http://.../step?spec=...&t=40'
+--format torch`). A bad file gets one line on stderr naming the file and the field, exit status 2, and nothing
+written.
 """
 
 import argparse
@@ -41,7 +43,11 @@ EXPERIMENT_KEYS = {
 FILE_KEYS = EXPERIMENT_KEYS | {"steps", "t", "contestant", "spec", "spec_token"}
 
 
-class SpecFileError(Exception):
+class CommandError(Exception):
+    """What stops a command: one line on stderr, exit status 2."""
+
+
+class SpecFileError(CommandError):
     """A spec file that cannot be used; the message names the file and what is wrong."""
 
 
@@ -56,20 +62,47 @@ def version() -> str:
 # --------------------------------------------------------------------------- spec files
 
 
+def spec_source(path: str) -> dict | None:
+    """A spec that is not a file: a preset's id (`xor-2-4-1`) or a page's URL with `?spec=TOKEN` (a shared link).
+    None when `path` is neither, so that it is read as a file."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from engine.presets import PRESETS_BY_ID
+
+    if Path(path).exists():
+        return None
+    if path in PRESETS_BY_ID:
+        preset = PRESETS_BY_ID[path]
+        return {"spec": preset["spec"], "steps": preset["steps"]}
+    parts = urlsplit(path)
+    if parts.scheme in ("http", "https") and parts.query:
+        query = parse_qs(parts.query)
+        if query.get("spec"):
+            found = {"spec_token": query["spec"][0]}
+            for key in ("t", "contestant"):
+                if query.get(key) and query[key][0].isdigit():
+                    found[key] = int(query[key][0])
+            return found
+    return None
+
+
 def load_spec(path: str):
-    """(Experiment, the file's top-level dict) from a JSON spec file, or SpecFileError naming what is wrong."""
+    """(Experiment, the file's top-level dict) from a JSON spec file (or a preset id, or a page's URL), or
+    SpecFileError naming what is wrong."""
+    from engine.presets import PRESETS_BY_ID
     from engine.spec import Experiment, experiment_from_dict
 
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as e:
-        raise SpecFileError(f"{path}: cannot read ({e.strerror or e})") from None
-    try:
-        d = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise SpecFileError(f"{path}: not valid JSON ({e})") from None
-    if not isinstance(d, dict):
-        raise SpecFileError(f"{path}: must hold a JSON object (a spec), not {type(d).__name__}")
+    d = spec_source(path)
+    if d is None:
+        try:
+            raw = Path(path).read_bytes()
+        except OSError as e:
+            presets = ", ".join(PRESETS_BY_ID)
+            raise SpecFileError(
+                f"{path}: cannot read ({e.strerror or e}); give a spec file, a page's URL with ?spec=, "
+                f"or a preset: {presets}"
+            ) from None
+        d = parse_spec_file(path, raw)
     unknown = sorted(set(d) - FILE_KEYS)
     if unknown:
         raise SpecFileError(f"{path}: unknown field {unknown[0]!r} (a spec has {', '.join(sorted(FILE_KEYS))})")
@@ -88,6 +121,17 @@ def load_spec(path: str):
     except ValueError as e:
         raise SpecFileError(f"{path}: {e}") from None
     return spec, d
+
+
+def parse_spec_file(path: str, raw: bytes) -> dict:
+    """The JSON object of a spec file, or SpecFileError."""
+    try:
+        d = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise SpecFileError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(d, dict):
+        raise SpecFileError(f"{path}: must hold a JSON object (a spec), not {type(d).__name__}")
+    return d
 
 
 def whole_number(value, name: str, path: str, high: int = MAX_CLI_STEPS) -> int:
@@ -122,8 +166,20 @@ def emit(data: bytes, output: str) -> str:
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
         return "stdout"
-    write_atomically(Path(output), data)
+    try:
+        write_atomically(Path(output), data)
+    except OSError as e:
+        raise CommandError(f"{output}: cannot write ({e.strerror or e})") from None
     return output
+
+
+def output_stem(source: str, spec) -> str:
+    """The default output name: the spec file's stem, the preset's id, or spec-<id> for a page's URL."""
+    from engine.presets import PRESETS_BY_ID
+
+    if Path(source).is_file():
+        return Path(source).stem
+    return source if source in PRESETS_BY_ID else f"spec-{spec.id}"
 
 
 class Progress:
@@ -314,7 +370,7 @@ def cmd_train(args) -> int:
     if steps is None:
         raise SpecFileError(f'{args.spec}: steps: give --steps N or a "steps" field')
     steps = whole_number(steps, "steps", args.spec)
-    output = args.output or f"{Path(args.spec).stem}.result.json"
+    output = args.output or f"{output_stem(args.spec, spec)}.result.json"
     out = sys.stderr if output == "-" else sys.stdout  # the JSON owns stdout when it goes there
     progress = Progress(steps, sys.stderr, args.progress if args.progress is not None else sys.stderr.isatty())
     table = None if args.quiet else LossTable(spec, steps, out, progress)
@@ -345,7 +401,10 @@ def cmd_export(args) -> int:
     from engine.experiment import prepare
 
     spec, d = load_spec(args.spec)
-    step = whole_number(args.step, "--step", args.spec)
+    step = args.step if args.step is not None else d.get("t")
+    if step is None:
+        raise SpecFileError(f"{args.spec}: --step: give the step T to export (theta_T, after T steps)")
+    step = whole_number(step, "--step", args.spec)
     contestant = args.contestant if args.contestant is not None else d.get("contestant", 0)
     contestant = whole_number(contestant, "contestant", args.spec, len(spec.optimizers) - 1)
     prep = prepare(spec)
@@ -368,7 +427,7 @@ def cmd_export(args) -> int:
     else:
         X = prep.data.X_train[:CHECK_ROWS]
         data = export.pytorch_snippet(net, params, features, check_inputs=X).encode()
-    output = args.output or f"{Path(args.spec).stem}-step{step}{EXTENSIONS[args.format]}"
+    output = args.output or f"{output_stem(args.spec, spec)}-step{step}{EXTENSIONS[args.format]}"
     where = emit(data, output)
     if output != "-":
         print(f"wrote {where} ({args.format}, step {step}, contestant {contestant})", file=sys.stderr)
@@ -399,6 +458,9 @@ def cmd_serve(args) -> int:
     return 0
 
 
+SPEC_HELP = "a JSON file (the body of POST /api/v1/train or /race), a preset id, or a page's URL with ?spec="
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="backprop-viz", description="backprop-viz: see every number of backprop.")
     p.add_argument("--version", action="version", version=f"%(prog)s {version()}")
@@ -416,7 +478,7 @@ def parser() -> argparse.ArgumentParser:
     serve.set_defaults(run=cmd_serve)
 
     train = sub.add_parser("train", help="train a spec file; print the loss curve; write the result as JSON")
-    train.add_argument("spec", metavar="SPEC.json", help="the body of POST /api/v1/train or /race")
+    train.add_argument("spec", metavar="SPEC.json", help=SPEC_HELP)
     train.add_argument("--steps", type=int, help='optimizer steps (default: the file\'s "steps")')
     train.add_argument(
         "-o", "--output", help="where the JSON result goes (default SPEC.result.json here; - for stdout)"
@@ -428,8 +490,8 @@ def parser() -> argparse.ArgumentParser:
     train.set_defaults(run=cmd_train)
 
     export = sub.add_parser("export", help="write a network's weights after T steps as npz, JSON or PyTorch code")
-    export.add_argument("spec", metavar="SPEC.json", help="the body of POST /api/v1/train or /race")
-    export.add_argument("--step", type=int, required=True, metavar="T", help="export theta_T, after T steps")
+    export.add_argument("spec", metavar="SPEC.json", help=SPEC_HELP)
+    export.add_argument("--step", type=int, metavar="T", help="export theta_T, after T steps (default: a URL's t)")
     export.add_argument("--format", choices=sorted(EXTENSIONS), required=True)
     export.add_argument("--contestant", type=int, help="which optimizer of a race (default 0)")
     export.add_argument("-o", "--output", help="the file to write (default SPEC-stepT.EXT here; - for stdout)")
@@ -442,7 +504,7 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.run(args)
-    except SpecFileError as e:
+    except CommandError as e:
         print(f"backprop-viz {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -291,3 +291,38 @@ def test_export_json_is_strict_after_divergence(tmp_path, capsys, monkeypatch):
 
     exported = json.loads(out, parse_constant=refuse)
     assert exported["step"] == 400 and len(exported["network"]["weights"]) == 1
+
+
+def test_a_preset_id_trains_its_preset(tmp_path, capsys, monkeypatch):
+    from engine.presets import PRESETS_BY_ID
+
+    status, out, _ = run(["train", "notes-2-2-1", "-q"], capsys, tmp_path, monkeypatch)
+    assert status == 0
+    result = json.loads((tmp_path / "notes-2-2-1.result.json").read_text())
+    preset = PRESETS_BY_ID["notes-2-2-1"]
+    spec = experiment_from_dict(preset["spec"])
+    assert result["spec_id"] == spec.id and result["steps"] == preset["steps"]
+    np.testing.assert_array_equal(result["loss"], train_runs(spec, preset["steps"])[0].history.loss)
+
+
+def test_a_page_url_exports_its_spec_at_its_step(tmp_path, capsys, monkeypatch):
+    spec, theta = theta_after(XOR, 12)
+    url = f"http://127.0.0.1:8000/step?spec={spec.to_token()}&t=12&phase=backward"
+    status, _, err = run(["export", url, "--format", "npz"], capsys, tmp_path, monkeypatch)
+    assert status == 0, err
+    _, params, _ = from_npz((tmp_path / f"spec-{spec.id}-step12.npz").read_bytes())
+    np.testing.assert_array_equal(params.flat(), theta)
+
+
+def test_export_needs_a_step(tmp_path, capsys, monkeypatch):
+    spec_path = write(tmp_path, "xor.json", XOR)
+    status, _, err = run(["export", spec_path, "--format", "json"], capsys, tmp_path, monkeypatch)
+    assert status == 2 and "--step: give the step T" in err
+
+
+def test_an_unwritable_output_is_a_clear_error(tmp_path, capsys, monkeypatch):
+    spec_path = write(tmp_path, "xor.json", XOR)
+    target = tmp_path / "no" / "such" / "folder" / "out.json"
+    status, out, err = run(["train", spec_path, "-q", "-o", str(target)], capsys, tmp_path, monkeypatch)
+    assert status == 2
+    assert err.strip() == f"backprop-viz train: error: {target}: cannot write (No such file or directory)"
