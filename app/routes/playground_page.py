@@ -76,7 +76,7 @@ def playground(
 ):
     """Build a network, train it, watch it learn; what the hidden layers see; diagnostics; exports."""
     notice = None
-    s = pv.sanitize({})
+    s = pv.settings_from_query(request.query_params) or pv.sanitize({})
     if spec:
         try:
             s = pv.settings_from_spec(check_limits(Experiment.from_token(spec)))

@@ -383,6 +383,30 @@ def settings_from_spec(spec: Experiment) -> dict:
     return sanitize(s)
 
 
+LEGACY_FIELDS = ("dataset", "n", "noise", "test", "dseed", "features", "hidden", "acts", "loss", "init", "wseed")
+LEGACY_FIELDS += ("opt", "lr", "batch", "l2", "l1", "dropout", "seed", "pts")
+
+
+def settings_from_query(query) -> dict | None:
+    """The settings of a link from before ?spec= (one query field per setting, e.g. ?dataset=spiral&hidden=8,8),
+    so links teachers shared still open the same experiment; None when the query has none of those fields."""
+    if not any(key in query for key in LEGACY_FIELDS):
+        return None
+    s = {key: query[key] for key in LEGACY_FIELDS if key in query and key not in ("features", "hidden", "acts", "pts")}
+    if "features" in query:
+        s["features"] = query["features"].split(",")
+    if "hidden" in query:
+        s["hidden"] = [int(x) for x in query["hidden"].split(",") if x.strip().isdigit()]
+    if "acts" in query:  # the old list ended with the output's activation, which the task decides now
+        s["acts"] = query["acts"].split(",")[: len(s.get("hidden", DEFAULTS["hidden"]))]
+    if "pts" in query:
+        try:
+            s["pts"] = [[float(v) for v in p.split(",")] for p in query["pts"].split(";") if p]
+        except ValueError:
+            s["pts"] = None
+    return sanitize(s)
+
+
 def _options(values, chosen, label=str):
     return [{"value": _value(v), "label": label(v), "selected": _value(v) == _value(chosen)} for v in values]
 

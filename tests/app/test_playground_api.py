@@ -523,6 +523,17 @@ def test_a_shared_link_restores_the_settings_and_a_bad_one_says_so():
     assert bad.status_code == 200 and 'data-testid="notice"' in bad.text
 
 
+def test_links_from_before_spec_tokens_still_open_their_experiment():
+    html = call(
+        "GET", "/playground?dataset=spiral&noise=0.05&hidden=8,8&acts=relu,relu,sigmoid&lr=0.1&pts=0.1,0.2,1;0.3,0.4,0"
+    ).text
+    spec = run_of(html)["spec"]
+    assert spec["network"]["layers"] == [2, 8, 8, 1] and spec["network"]["activations"] == ["relu", "relu", "sigmoid"]
+    assert spec["optimizer"]["lr"] == 0.1 and spec["data"]["X"] == [[0.1, 0.2], [0.3, 0.4]]
+    spec = run_of(call("GET", "/playground?dataset=moons&noise=0.3").text)["spec"]
+    assert spec["data"]["dataset"] == "moons" and spec["data"]["noise"] == 0.3
+
+
 def panel(tab, token, **fields):
     return call("POST", "/playground/panel", form={"token": token, "t": "20", "tab": tab, **fields})
 
