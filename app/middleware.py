@@ -4,8 +4,10 @@ cancellation when the client leaves, and access logs that name spec ids instead 
 One pure-ASGI middleware (outermost), so it sees every response, streamed or not:
 * `/healthz` (liveness) and `/readyz` (readiness: a compute slot free, the checkpoint cache's size) are answered
   here, on the event loop, without touching the thread pool or the app;
-* a request that computes (a POST, or a /step page or fragment) takes one of `max_concurrent` slots; with none
-  free it gets a 503 with Retry-After at once, so the queue never grows without bound;
+* a request that computes (a POST, the /step page and fragments, the race's stream) takes one of `max_concurrent`
+  slots; with none free it waits in a bounded line (`max_queued` requests, at most `queue_timeout` s, first come
+  first served), and beyond that it gets a 503 with Retry-After at once: the line never grows without bound (a
+  page load gets a small page that reloads itself after Retry-After);
 * it runs under an `engine.cancel.Budget`: the engine stops at its next check when `request_timeout` passes (the
   client gets a 504) or when the client disconnects (streaming or not), and the worker is free again;
 * every response carries a Content-Security-Policy that allows only our own scripts, styles and fonts (the
@@ -25,6 +27,7 @@ import re
 import time
 import uuid
 import zlib
+from collections import deque
 from urllib.parse import parse_qsl, quote, urlencode
 
 from engine import cancel
@@ -119,6 +122,7 @@ class Guard:
     def __init__(self, app, cache=None):
         self.app, self.cache = app, cache
         self.in_flight = 0
+        self.line: deque = deque()  # futures of requests waiting for a slot, first come first served
         self.started = time.monotonic()
         install_log_filter()
 
@@ -172,15 +176,10 @@ class Guard:
             return self._log(scope, state, began, request_id, budget)
 
         compute = is_compute(method, path)
-        if compute and self.in_flight >= settings.max_concurrent:
-            body = _json_body(
-                503,
-                f"request: this worker is busy ({self.in_flight} computations running, the limit is "
-                f"{settings.max_concurrent}); retry in {settings.retry_after} s",
-            )
-            start = _start(503, body, [(b"retry-after", str(settings.retry_after).encode())])
-            await respond(start, body)
+        if compute and not await self._acquire(settings):
+            await respond(*_busy(scope, settings, self.in_flight, len(self.line)))
             return self._log(scope, state, began, request_id, budget)
+        budget = cancel.Budget(settings.request_timeout)  # the time limit counts from the slot, not the line
 
         held: list = []  # the docs pages: the start message, until the whole body is known
 
@@ -208,8 +207,6 @@ class Guard:
 
         receive_guarded, watcher = await _watch_disconnect(scope, receive, budget)
         token = cancel.activate(budget)
-        if compute:
-            self.in_flight += 1
         try:
             task = asyncio.ensure_future(self.app(inner, receive_guarded, guarded_send))
             # the engine stops itself at the deadline; this is the net for work that does not check in time
@@ -227,22 +224,62 @@ class Guard:
                 task.result()
         finally:
             if compute:
-                self.in_flight -= 1
+                self._release()
             cancel.deactivate(token)
             if watcher is not None:
                 watcher.cancel()
             self._log(inner, state, began, request_id, budget)
 
+    async def _acquire(self, settings) -> bool:
+        """A compute slot now, or after waiting in the bounded line; False when the line is full or the wait is
+        over `queue_timeout`."""
+        if self.in_flight < settings.max_concurrent and not self.line:
+            self.in_flight += 1
+            return True
+        if len(self.line) >= settings.max_queued:
+            return False
+        turn = asyncio.get_running_loop().create_future()
+        self.line.append(turn)
+        try:
+            await asyncio.wait_for(asyncio.shield(turn), settings.queue_timeout)
+            return True
+        except TimeoutError:
+            self._leave_line(turn)
+            return False
+        except asyncio.CancelledError:
+            self._leave_line(turn)
+            raise
+
+    def _leave_line(self, turn) -> None:
+        """Stop waiting; a slot handed over just as the wait ended is passed on."""
+        if turn.done() and not turn.cancelled():
+            self._release()
+        else:
+            turn.cancel()
+        if turn in self.line:
+            self.line.remove(turn)
+
+    def _release(self) -> None:
+        """Hand the slot to the first in line still waiting, or free it."""
+        while self.line:
+            turn = self.line.popleft()
+            if not turn.done():
+                turn.set_result(True)
+                return
+        self.in_flight -= 1
+
     def _probe(self, path: str) -> tuple[int, bytes]:
         """Liveness: the event loop answers. Readiness: a compute slot is free (with the cache's size)."""
         if path == "/healthz":
             return 200, b"ok"
-        limit = get_settings().max_concurrent
-        ready = self.in_flight < limit
+        settings = get_settings()
+        ready = self.in_flight < settings.max_concurrent or len(self.line) < settings.max_queued
         body = {
             "ready": ready,
             "in_flight": self.in_flight,
-            "max_concurrent": limit,
+            "max_concurrent": settings.max_concurrent,
+            "queued": len(self.line),
+            "max_queued": settings.max_queued,
             "uptime_s": round(time.monotonic() - self.started, 1),
             "checkpoint_cache": self.cache.stats() if self.cache is not None else None,
         }
@@ -269,6 +306,31 @@ class Guard:
             "client": client[0],
         }
         log.info(json.dumps(entry, separators=(",", ":")))
+
+
+def _busy(scope, settings, running: int, queued: int) -> tuple[dict, bytes]:
+    """The fast 503: JSON naming the limit, or for a page load a small page that reloads itself."""
+    retry = str(settings.retry_after).encode()
+    message = (
+        f"request: this worker is busy ({running} computations running and {queued} waiting, the limits are "
+        f"{settings.max_concurrent} and {settings.max_queued}); retry in {settings.retry_after} s"
+    )
+    accept = dict(scope.get("headers", [])).get(b"accept", b"")
+    if (
+        scope.get("method") == "GET"
+        and b"text/html" in accept
+        and not dict(scope.get("headers", [])).get(b"hx-request")
+    ):
+        body = (
+            f'<!doctype html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" '
+            f'content="{settings.retry_after}"><title>Busy</title></head><body><p>The server is busy; this page '
+            f"reloads itself in {settings.retry_after} s.</p></body></html>"
+        ).encode()
+        start = _start(503, body, [(b"retry-after", retry)])
+        start["headers"][0] = (b"content-type", b"text/html; charset=utf-8")
+        return start, body
+    body = _json_body(503, message)
+    return _start(503, body, [(b"retry-after", retry)]), body
 
 
 def _start(status: int, body: bytes, extra=()) -> dict:

@@ -26,7 +26,9 @@ class Settings(BaseSettings):
     max_response_bytes: int = 10_000_000  # estimated size of an answer (before compression)
     max_memory_bytes: int = 200_000_000  # memory a request holds besides its answer (paths, snapshots, grids)
     # ---- a worker under load
-    max_concurrent: int = 3  # compute requests running at once per worker; more get a fast 503
+    max_concurrent: int = 3  # compute requests running at once per worker; more wait in a bounded line
+    max_queued: int = 64  # requests waiting for a slot; beyond, a fast 503 with Retry-After
+    queue_timeout: float = 5.0  # seconds a request waits in line before it gets the 503
     retry_after: int = 1  # seconds, in the Retry-After header of that 503
     request_timeout: float = 20.0  # seconds (10x the ~2 s an accepted request takes); then the work stops: a 504
     shutdown_timeout: float = 10.0  # seconds a stopping worker waits for requests in flight

@@ -272,6 +272,7 @@ async def test_streamed_race_over_the_time_limit_stops_with_an_error_event(clien
 async def test_a_full_worker_answers_503_with_retry_after_at_once(client, strict_json, settings, monkeypatch):
     monkeypatch.setattr(settings, "max_work", 1e15)
     monkeypatch.setattr(settings, "max_concurrent", 1)
+    monkeypatch.setattr(settings, "max_queued", 0)
     monkeypatch.setattr(settings, "request_timeout", 3.0)
     slow = asyncio.create_task(client.post(f"{API}/train", json=long_train()))
     for _ in range(200):  # until the slow request holds the only slot
@@ -291,6 +292,31 @@ async def test_a_full_worker_answers_503_with_retry_after_at_once(client, strict
     assert page.status_code == 200
     assert (await slow).status_code == 504
     assert (await client.get("/readyz")).status_code == 200
+
+
+@pytest.mark.anyio
+async def test_a_bounded_line_waits_for_a_slot_and_refuses_beyond(client, strict_json, settings, monkeypatch):
+    monkeypatch.setattr(settings, "max_work", 1e15)
+    monkeypatch.setattr(settings, "max_concurrent", 1)
+    monkeypatch.setattr(settings, "max_queued", 1)
+    monkeypatch.setattr(settings, "queue_timeout", 30.0)
+    monkeypatch.setattr(settings, "request_timeout", 1.0)
+    small = {**copy.deepcopy(SPIRAL), "optimizer": {"name": "sgd"}, "steps": 1}
+    slow = asyncio.create_task(client.post(f"{API}/train", json=long_train()))
+    while (await client.get("/readyz")).json()["in_flight"] == 0:
+        await asyncio.sleep(0.01)
+    waiting = asyncio.create_task(client.post(f"{API}/train", json=small))
+    while (await client.get("/readyz")).json()["queued"] == 0:
+        await asyncio.sleep(0.01)
+    ready = await client.get("/readyz")
+    assert ready.status_code == 503 and strict_json(ready.text)["queued"] == 1  # the line is full
+    refused = await client.post(f"{API}/train", json=small)
+    assert refused.status_code == 503 and "retry-after" in refused.headers
+    page = await client.get("/step", headers={"accept": "text/html"})  # a page load: a page that reloads itself
+    assert page.status_code == 503 and '<meta http-equiv="refresh"' in page.text
+    assert (await slow).status_code == 504
+    assert (await waiting).status_code == 200  # it got the slot the slow one freed
+    assert strict_json((await client.get("/readyz")).text)["in_flight"] == 0
 
 
 def test_the_engine_stops_at_its_next_check():
