@@ -12,7 +12,8 @@ bindKeys({
 
 function render(root) {
   renderMath(root);
-  drawFragments(root);
+  // the swapped text is painted first; Plotly (tens to hundreds of ms) draws after that frame
+  requestAnimationFrame(() => setTimeout(() => drawFragments(root), 0));
 }
 
 document.body.addEventListener("htmx:afterSwap", (event) => render(event.detail.target));
