@@ -423,7 +423,11 @@ def activations_grid(body: GridRequest):
         0 if images else body.resolution,
         0 if images else body.neuron_resolution,
         body.encoding == "packed",
-    ).enforce()
+    )
+    if body.hidden_layer:  # the hidden-layer view: the training points and the grid lines through the network
+        points = min(HIDDEN_MAX_POINTS, prep.X.shape[0]) + (0 if images else 22 * 41)
+        grids.add("hidden_layer", work=cost.forward_work(prep, points), response=points * 2 * cost.ROUNDED_BYTES)
+    grids.enforce()
     checkpoint, history = advance(spec, prep, body.t, body.since, grids)
     start_t = body.t if history is None else body.t - (len(history.loss) - 1)
     params = Params.from_flat(prep.net, checkpoint.theta[0])
@@ -556,7 +560,10 @@ def export(body: ExportRequest):
         text = to_csv(X, np.concatenate([labels_of(prep, "train"), labels_of(prep, "test")]), header)
         return _attachment(text.encode(), "text/csv; charset=utf-8", f"{name}-data.csv")
     check_budget(prep, 0)
-    checkpoint, _ = advance(spec, prep, body.t, None, cost.Estimate())
+    # the snippet writes every parameter in full (~25 bytes each); JSON and .npz are smaller
+    answer = cost.Estimate().add("network.layers", response=prep.net.n_params * 25)
+    answer.enforce()
+    checkpoint, _ = advance(spec, prep, body.t, None, answer)
     params = Params.from_flat(prep.net, checkpoint.theta[0])
     if not np.all(np.isfinite(checkpoint.theta)):
         raise ValueError(f"t: the run has diverged by step {body.t}; its weights are not finite numbers")
@@ -657,7 +664,8 @@ def panel_context(spec: Experiment, tab: str, t: int, form) -> dict:
     if tab == "gradients":
         return panels.gradients(prep, spec, params, t)
     if tab == "gradcheck":
-        eps = 10.0 ** float(form.get("eps", -7))
+        eps = 10.0 ** _form_int(form, "eps", -7, -10, -2)
+        cost.gradcheck(prep, 0, min(prep.net.n_params, S.max_gradcheck_params)).enforce()
         return panels.gradcheck(prep, spec, params, t, eps)
     if tab == "dropout":
         row = _form_int(form, "row", 0, 0, 100_000)

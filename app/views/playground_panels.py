@@ -218,16 +218,22 @@ def _log_chart(traces, x_title, y_title) -> dict:
     }
 
 
+def _train(d: dict, steps: int):
+    """Train a derived spec (a comparison's deep network), refused over the work budget like any request."""
+    from .. import cost
+
+    spec = experiment_from_dict(d)
+    cost.training(prepare(spec), steps, 1, "kind").enforce()
+    return train(spec, steps)[0]
+
+
 def compare(prep, spec, kind: str, form) -> dict:
     """One-click comparisons on a deep network with this data: sigmoid vs ReLU, initialisers, clipping."""
     layers = list(range(1, DEEP_LAYERS + 2))
     sgd = {"name": "sgd", "lr": 0.1, "batch_size": None}
     if kind == "activation":
         init = str(form.get("init", "he"))
-        runs = {
-            a: train(experiment_from_dict(_deep_spec(spec, a, init, sgd)), COMPARE_STEPS)[0]
-            for a in ("sigmoid", "relu")
-        }
+        runs = {a: _train(_deep_spec(spec, a, init, sgd), COMPARE_STEPS) for a in ("sigmoid", "relu")}
         chart = _log_chart(
             [_line(layers, runs[a].delta_norm[0], a, colors.PALETTE[i]) for i, a in enumerate(runs)],
             "layer l (1 = first hidden, 9 = output)",
@@ -247,7 +253,7 @@ def compare(prep, spec, kind: str, form) -> dict:
     elif kind == "init":
         act = str(form.get("act", "tanh"))
         inits = ("zeros", "small", "xavier", "he", "large")
-        runs = {i: train(experiment_from_dict(_deep_spec(spec, act, i, sgd)), COMPARE_STEPS)[0] for i in inits}
+        runs = {i: _train(_deep_spec(spec, act, i, sgd), COMPARE_STEPS) for i in inits}
         chart = _log_chart(
             [_line(layers, runs[i].grad_norm[0], i, colors.PALETTE[k]) for k, i in enumerate(inits)],
             "layer l",
@@ -262,12 +268,15 @@ def compare(prep, spec, kind: str, form) -> dict:
         table = [(i, [fmt.text(v) for v in r.grad_norm[0]], fmt.text(r.loss[-1], 4)) for i, r in runs.items()]
         caption = f"‖∂L/∂Wˡ‖ at step 0, {act} hidden layers (zeros: 0 everywhere, off the log scale)"
     elif kind == "clip":
-        c = float(form.get("c", 1.0))
+        try:
+            c = float(form.get("c", 1.0))
+        except ValueError:
+            raise ValueError("c: the clipping norm must be a number") from None
         if not 0 < c <= 1e6:
             raise ValueError("c: the clipping norm must be greater than 0")
         opt = {"name": "sgd", "lr": 0.5, "batch_size": 10}
-        off = train(experiment_from_dict(_deep_spec(spec, "relu", "he", opt)), CLIP_STEPS)[0]
-        on = train(experiment_from_dict(_deep_spec(spec, "relu", "he", opt, c)), CLIP_STEPS)[0]
+        off = _train(_deep_spec(spec, "relu", "he", opt), CLIP_STEPS)
+        on = _train(_deep_spec(spec, "relu", "he", opt, c), CLIP_STEPS)
         steps = list(range(CLIP_STEPS + 1))
         chart = _log_chart(
             [
@@ -301,4 +310,4 @@ def compare(prep, spec, kind: str, form) -> dict:
     }
 
 
-__all__ = ["compare", "dropout", "gradcheck", "gradients", "prepare", "regularization"]
+__all__ = ["compare", "dropout", "gradcheck", "gradients", "regularization"]

@@ -556,6 +556,23 @@ def test_panels_render_the_engines_numbers():
     assert panel("nonsense", token).status_code == 422
 
 
+BIG = {
+    "network": {"layers": [2] + [256] * 8 + [1], "activations": ["tanh"] * 8 + ["sigmoid"], "loss": "bce"},
+    "data": {"dataset": "circles", "n": 2000},
+    "optimizer": {"name": "sgd", "lr": 0.1},
+}
+
+
+def test_expensive_panels_and_exports_are_refused_at_once():
+    token = experiment_from_dict(BIG).to_token()
+    r = panel("gradcheck", token, t="0")
+    assert r.status_code == 422 and "over the limit" in r.text
+    r = panel("compare", token, t="0", kind="clip", c="nan")
+    assert r.status_code == 422 and "c:" in r.text
+    r = export(BIG, "torch", t=50)
+    assert r.status_code == 422 and fields_of(r)[0] in ("t", "network.layers")
+
+
 def test_endpoints_are_in_the_openapi_schema_and_the_page_is_not():
     paths = call("GET", "/openapi.json").json()["paths"]
     assert {"/api/v1/activations-grid", "/api/v1/csv-points", "/api/v1/export"} <= set(paths)
