@@ -12,45 +12,7 @@ from engine.presets import PRESETS_BY_ID
 from engine.schedules import learning_rates
 from engine.spec import experiment_from_dict
 
-
-def f(x, digits=3) -> str:
-    """A number as LaTeX, with a true minus sign."""
-    x = float(x) + 0.0  # + 0.0 turns -0.0 into 0.0
-    if x != 0 and (abs(x) < 10**-digits or abs(x) >= 1e5):
-        mantissa, exponent = f"{x:.2e}".split("e")
-        return rf"{mantissa} \times 10^{{{int(exponent)}}}"
-    return f"{x:.{digits}f}"
-
-
-def sig(x) -> str:
-    """Three significant figures, in scientific notation below 1e-3 (optimizer states are tiny)."""
-    x = float(x) + 0.0
-    if x == 0 or abs(x) >= 1e-3:
-        return f"{x:.5f}"
-    mantissa, exponent = f"{x:.2e}".split("e")
-    return rf"{mantissa} \times 10^{{{int(exponent)}}}"
-
-
-def p(x, digits=3) -> str:
-    """A number as a factor: negatives in parentheses."""
-    text = sig(x) if digits is None else f(x, digits)
-    return f"({text})" if float(x) < 0 else text
-
-
-def vec(values, digits=3) -> str:
-    return r"\begin{bmatrix}" + r" \\ ".join(f(v, digits) for v in np.ravel(values)) + r"\end{bmatrix}"
-
-
-def row(values, digits=3) -> str:
-    return r"\begin{bmatrix}" + " & ".join(f(v, digits) for v in np.ravel(values)) + r"\end{bmatrix}"
-
-
-def mat(m, digits=3) -> str:
-    return (
-        r"\begin{bmatrix}"
-        + r" \\ ".join(" & ".join(f(v, digits) for v in r) for r in np.atleast_2d(m))
-        + r"\end{bmatrix}"
-    )
+from .views.format import decimals, factor, tex, tex_matrix, tex_row, tex_vector
 
 
 def spec_of(preset_id, **changes):
@@ -74,20 +36,21 @@ def note_000():
             (
                 "MSE loss",
                 r"L = \frac{1}{N}\sum_{i=1}^N \left(y^{(i)} - \hat y^{(i)}\right)^2",
-                rf"L(w{{=}}0, b{{=}}0) = \tfrac13\left(2^2 + 4^2 + 6^2\right) = {f(loss[0], 4)}",
+                rf"L(w{{=}}0, b{{=}}0) = \tfrac13\left(2^2 + 4^2 + 6^2\right) = {tex(loss[0], 4)}",
             ),
             (
                 "Chain rule",
                 r"\frac{dz}{dx} = \frac{dz}{dy}\cdot\frac{dy}{dx}",
                 rf"\frac{{\partial L}}{{\partial w}} = \frac{{\partial L}}{{\partial \hat y}}\cdot"
-                rf"\frac{{\partial \hat y}}{{\partial w}} = -\tfrac{{2}}{{N}}\sum (y - \hat y)\,x = {f(dw0, 4)},\quad "
-                rf"\frac{{\partial L}}{{\partial b}} = {f(db0, 4)}",
+                rf"\frac{{\partial \hat y}}{{\partial w}} = -\tfrac{{2}}{{N}}\sum (y - \hat y)\,x"
+                rf" = {tex(dw0, 4)},\quad "
+                rf"\frac{{\partial L}}{{\partial b}} = {tex(db0, 4)}",
             ),
             (
                 "Gradient descent",
                 r"\theta \leftarrow \theta - \eta\,\frac{\partial L}{\partial \theta}",
-                rf"w \leftarrow 0 - 0.01 \times ({f(dw0, 4)}) = {f(path[1][0], 4)},\quad "
-                rf"b \leftarrow 0 - 0.01 \times ({f(db0, 4)}) = {f(path[1][1], 4)}",
+                rf"w \leftarrow 0 - 0.01 \times ({tex(dw0, 4)}) = {tex(path[1][0], 4)},\quad "
+                rf"b \leftarrow 0 - 0.01 \times ({tex(db0, 4)}) = {tex(path[1][1], 4)}",
             ),
         ],
     }
@@ -124,7 +87,7 @@ def worked_example():
         {
             "name": name,
             "printed": printed,
-            "exact": ", ".join(f"{v:.4f}" for v in np.ravel(exact)),
+            "exact": ", ".join(decimals(v, 4) for v in np.ravel(exact)),
             "values": [float(v) for v in np.ravel(exact)],
             "slip": slip,
         }
@@ -145,37 +108,40 @@ def note_001_002():
         (
             "Weighted sum and activation",
             r"z^l = w^l a^{l-1} + b^l,\qquad a^l = \sigma(z^l)",
-            rf"z^1 = {mat(W1)}{vec(x)} + {vec(prep.params0.b[0])} = {vec(hidden.z[0])},\quad "
-            rf"a^1 = \sigma(z^1) = {vec(hidden.a[0])}",
+            rf"z^1 = {tex_matrix(W1)}{tex_vector(x)} + {tex_vector(prep.params0.b[0])}"
+            rf" = {tex_vector(hidden.z[0])},\quad "
+            rf"a^1 = \sigma(z^1) = {tex_vector(hidden.a[0])}",
         ),
         (
             "Loss (MSE, note 001)",
             r"\mathcal L = \tfrac12 (a^L - y)^2 = \tfrac12\lVert y - a^L\rVert^2",
-            rf"\mathcal L = \tfrac12 ({f(out.a[0, 0])} - 1)^2 = {f(record.backprop.loss, 4)}",
+            rf"\mathcal L = \tfrac12 ({tex(out.a[0, 0])} - 1)^2 = {tex(record.backprop.loss, 4)}",
         ),
         (
             "Error at the output layer",
             r"\delta^L = \nabla_a \mathcal L \odot \sigma'(z^L) = (a^L - y)\odot\sigma'(z^L)",
-            rf"\delta^L = ({f(out.a[0, 0])} - 1.000) \times {f(out.sigma_prime[0, 0])} = {f(out.delta[0, 0])}",
+            rf"\delta^L = ({tex(out.a[0, 0])} - 1.000) \times {tex(out.sigma_prime[0, 0])} = {tex(out.delta[0, 0])}",
         ),
         (
             "Backpropagate the error",
             r"\delta^l = \left((w^{l+1})^T \delta^{l+1}\right) \odot \sigma'(z^l)",
-            rf"\delta^1 = {vec(W2[0])}({f(out.delta[0, 0])}) \odot {vec(hidden.sigma_prime[0])} "
-            rf"= {vec(hidden.delta[0])}",
+            rf"\delta^1 = {tex_vector(W2[0])}({tex(out.delta[0, 0])}) \odot {tex_vector(hidden.sigma_prime[0])} "
+            rf"= {tex_vector(hidden.delta[0])}",
         ),
         (
             "Gradients",
             r"\frac{\partial\mathcal L}{\partial w^l} = \delta^l (a^{l-1})^T,\qquad "
             r"\frac{\partial\mathcal L}{\partial b^l} = \delta^l",
-            rf"\frac{{\partial\mathcal L}}{{\partial w^1}} = {vec(hidden.delta[0])}{row(x)} = {mat(hidden.dW)},\quad "
-            rf"\frac{{\partial\mathcal L}}{{\partial b^1}} = {vec(hidden.db)}",
+            rf"\frac{{\partial\mathcal L}}{{\partial w^1}}"
+            rf" = {tex_vector(hidden.delta[0])}{tex_row(x)} = {tex_matrix(hidden.dW)},\quad "
+            rf"\frac{{\partial\mathcal L}}{{\partial b^1}} = {tex_vector(hidden.db)}",
         ),
         (
             "Gradient descent update (note 002: w_new = w_old − η ∂L/∂w)",
             r"w^l := w^l - \eta\,\frac{\partial\mathcal L}{\partial w^l},\qquad "
             r"b^l := b^l - \eta\,\frac{\partial\mathcal L}{\partial b^l}",
-            rf"w^2 := {row(W2[0])} - {f(eta, 2)}\,{row(out.dW[0])} = {row(record.params_after.W[1][0], 4)}",
+            rf"w^2 := {tex_row(W2[0])} - {tex(eta, 2)}\,{tex_row(out.dW[0])}"
+            rf" = {tex_row(record.params_after.W[1][0], 4)}",
         ),
     ]
 
@@ -207,44 +173,44 @@ def note_003():
     gb = backprop(gp.net, gp.params0, gp.X, gp.Y)
     s_ = gb.layers[0].z[0, 0]
     entries = [
-        ("Chain rule", r"\frac{df}{dx} = \frac{df}{dg}\cdot\frac{dg}{dx}\qquad (f(g(x)))' = f'(g(x))\,g'(x)", None),
+        ("Chain rule", r"\frac{df}{dx} = \frac{df}{dg}\cdot\frac{dg}{dx}\qquad (tex(g(x)))' = f'(g(x))\,g'(x)", None),
         (
             "Computational graph",
             r"L = (w_1 x_1 + w_2 x_2 + b)^2,\quad \frac{\partial L}{\partial w_1} = "
             r"2(w_1x_1 + w_2x_2 + b)\,x_1",
-            rf"x = (1, 2),\ w = (0.5, 0.25),\ b = 0.1:\ L = {f(s_)}^2 = {f(gb.loss)},\ "
-            rf"\frac{{\partial L}}{{\partial w}} = {row(gb.layers[0].dW[0])},\ \frac{{\partial L}}{{\partial b}} = "
-            rf"{f(gb.layers[0].db[0])}",
+            rf"x = (1, 2),\ w = (0.5, 0.25),\ b = 0.1:\ L = {tex(s_)}^2 = {tex(gb.loss)},\ "
+            rf"\frac{{\partial L}}{{\partial w}} = {tex_row(gb.layers[0].dW[0])},\ \frac{{\partial L}}{{\partial b}} = "
+            rf"{tex(gb.layers[0].db[0])}",
         ),
         (
             "Multi-layer network",
             r"z^{[1]} = W^{[1]}x + b^{[1]},\ a^{[1]} = \sigma(z^{[1]}),\ "
             r"z^{[2]} = W^{[2]}a^{[1]} + b^{[2]},\ \hat y = \sigma(z^{[2]})",
-            rf"\hat y = {vec(out.a[:, 0])}\ \text{{for the four XOR inputs}}",
+            rf"\hat y = {tex_vector(out.a[:, 0])}\ \text{{for the four XOR inputs}}",
         ),
         (
             "Binary cross-entropy",
             r"L = -\left[y\log\hat y + (1-y)\log(1-\hat y)\right]",
-            rf"L = -\log {f(y_hat, 4)} = {f(bp.per_sample_loss[i], 4)}\quad (x = [0, 1],\ y = 1)",
+            rf"L = -\log {tex(y_hat, 4)} = {tex(bp.per_sample_loss[i], 4)}\quad (x = [0, 1],\ y = 1)",
         ),
         (
             "Its derivative",
             r"\frac{\partial L}{\partial \hat y} = -\frac{y}{\hat y} + \frac{1-y}{1-\hat y}",
-            rf"-\frac{{1}}{{{f(y_hat, 4)}}} = {f(dL_dyhat, 4)}",
+            rf"-\frac{{1}}{{{tex(y_hat, 4)}}} = {tex(dL_dyhat, 4)}",
         ),
         (
             "Sigmoid and BCE cancel",
             r"\frac{\partial L}{\partial z^{[2]}} = \frac{\partial L}{\partial \hat y}"
             r"\cdot\frac{\partial \hat y}{\partial z^{[2]}} = \hat y - y",
-            rf"{f(dL_dyhat, 4)} \times {f(y_hat * (1 - y_hat), 4)} = {f(dL_dyhat * y_hat * (1 - y_hat), 4)} "
-            rf"= {f(y_hat, 4)} - 1 = {f(out.delta[i, 0], 4)}",
+            rf"{tex(dL_dyhat, 4)} \times {tex(y_hat * (1 - y_hat), 4)} = {tex(dL_dyhat * y_hat * (1 - y_hat), 4)} "
+            rf"= {tex(y_hat, 4)} - 1 = {tex(out.delta[i, 0], 4)}",
         ),
         (
             "Backward through the hidden layer",
             r"\frac{\partial L}{\partial a^{[1]}} = (W^{[2]})^T \frac{\partial L}{\partial z^{[2]}},\quad "
             r"\frac{\partial L}{\partial z^{[1]}} = \frac{\partial L}{\partial a^{[1]}}\odot\sigma'(z^{[1]}),\quad "
             r"\frac{\partial L}{\partial W^{[1]}} = \frac{\partial L}{\partial z^{[1]}} x^T",
-            rf"\frac{{\partial L}}{{\partial z^{{[1]}}}} = {vec(bp.layers[0].delta[i])}",
+            rf"\frac{{\partial L}}{{\partial z^{{[1]}}}} = {tex_vector(bp.layers[0].delta[i])}",
         ),
         (
             "Vectorised ReLU layer",
@@ -257,7 +223,7 @@ def note_003():
             r"\frac{\partial L}{\partial\theta} \approx \frac{L(\theta+\epsilon) - L(\theta-\epsilon)}"
             r"{2\epsilon},\qquad \frac{\lVert g_{num} - g\rVert}{\lVert g_{num}\rVert + \lVert g\rVert}"
             r" < 10^{-7}",
-            rf"\text{{XOR 2-4-1 at }}\theta_0:\ {f(check.difference)} < 10^{{-7}}\ "
+            rf"\text{{XOR 2-4-1 at }}\theta_0:\ {tex(check.difference)} < 10^{{-7}}\ "
             + (r"\checkmark" if check.passed else r"\times"),
         ),
     ]
@@ -278,9 +244,9 @@ def note_003():
                 (
                     "Momentum",
                     r"v_t = \beta v_{t-1} + (1-\beta)\nabla L,\quad \theta_t = \theta_{t-1} - \alpha v_t",
-                    rf"v = 0.9 \times {p(before['velocity'], None)} + 0.1 \times {p(g, None)} = "
-                    rf"{sig(after['velocity'])},\ \Delta w = -{lr} \times {p(after['velocity'], None)} = "
-                    rf"{sig(dw)}",
+                    rf"v = 0.9 \times {factor(before['velocity'])} + 0.1 \times {factor(g)} = "
+                    rf"{tex(after['velocity'])},\ \Delta w = -{lr} \times {factor(after['velocity'])} = "
+                    rf"{tex(dw)}",
                 )
             )
         elif name == "rmsprop":
@@ -289,8 +255,8 @@ def note_003():
                     "RMSprop",
                     r"s_t = \beta s_{t-1} + (1-\beta)(\nabla L)^2,\quad "
                     r"\theta_t = \theta_{t-1} - \frac{\alpha}{\sqrt{s_t}+\epsilon}\nabla L",
-                    rf"s = 0.99 \times {p(before['s'], None)} + 0.01 \times {p(g, None)}^2 = {sig(after['s'])},"
-                    rf"\ \Delta w = -\frac{{{lr}}}{{\sqrt{{{sig(after['s'])}}}}}{p(g, None)} = {sig(dw)}",
+                    rf"s = 0.99 \times {factor(before['s'])} + 0.01 \times {factor(g)}^2 = {tex(after['s'])},"
+                    rf"\ \Delta w = -\frac{{{lr}}}{{\sqrt{{{tex(after['s'])}}}}}{factor(g)} = {tex(dw)}",
                 )
             )
         else:
@@ -301,9 +267,9 @@ def note_003():
                     r"(1-\beta_2)(\nabla L)^2,\ \hat m_t = \frac{m_t}{1-\beta_1^t},\ \hat v_t = "
                     r"\frac{v_t}{1-\beta_2^t},\ \theta_t = \theta_{t-1} - \frac{\alpha}{\sqrt{\hat v_t}"
                     r"+\epsilon}\hat m_t",
-                    rf"t = 2:\ \hat m = {sig(after['m_hat'])},\ \hat v = {sig(after['v_hat'])},\ "
-                    rf"\Delta w = -0.01\,\frac{{{p(after['m_hat'], None)}}}{{\sqrt{{{sig(after['v_hat'])}}}}} = "
-                    rf"{sig(dw)}",
+                    rf"t = 2:\ \hat m = {tex(after['m_hat'])},\ \hat v = {tex(after['v_hat'])},\ "
+                    rf"\Delta w = -0.01\,\frac{{{factor(after['m_hat'])}}}{{\sqrt{{{tex(after['v_hat'])}}}}} = "
+                    rf"{tex(dw)}",
                 )
             )
     step_lr = learning_rates("step", {"gamma": 0.5, "step_size": 100}, 0.1, 301)
@@ -313,17 +279,17 @@ def note_003():
         (
             "Step decay",
             r"\alpha_t = \alpha_0\,\gamma^{\lfloor t/k\rfloor}",
-            rf"\alpha_0 = 0.1,\ \gamma = 0.5,\ k = 100:\ \alpha_{{250}} = {f(step_lr[250], 4)}",
+            rf"\alpha_0 = 0.1,\ \gamma = 0.5,\ k = 100:\ \alpha_{{250}} = {tex(step_lr[250], 4)}",
         ),
         (
             "Exponential decay",
             r"\alpha_t = \alpha_0 e^{-\lambda t}",
-            rf"\lambda = 0.01:\ \alpha_{{100}} = 0.1\,e^{{-1}} = {f(exp_lr[100], 4)}",
+            rf"\lambda = 0.01:\ \alpha_{{100}} = 0.1\,e^{{-1}} = {tex(exp_lr[100], 4)}",
         ),
         (
             "Cosine annealing",
             r"\alpha_t = \alpha_{min} + \tfrac12(\alpha_{max}-\alpha_{min})\left(1+\cos\frac{t\pi}{T}\right)",
-            rf"T = 300:\ \alpha_{{150}} = 0.001 + \tfrac12(0.099)(1 + \cos\tfrac{{\pi}}{{2}}) = {f(cos_lr[150], 4)}",
+            rf"T = 300:\ \alpha_{{150}} = 0.001 + \tfrac12(0.099)(1 + \cos\tfrac{{\pi}}{{2}}) = {tex(cos_lr[150], 4)}",
         ),
     ]
     l2 = 0.01
@@ -336,9 +302,9 @@ def note_003():
             r"L_{total} = L_{data} + \frac{\lambda}{2m}\sum_l \lVert W^{[l]}\rVert_F^2,\quad "
             r"\frac{\partial L_{total}}{\partial W} = \frac{\partial L_{data}}{\partial W} + \frac{\lambda}{m}W",
             rf"\text{{our loss is a mean, so our }}\lambda = \tfrac{{\lambda_{{notes}}}}{{m}}:\ \lambda = {l2}:\ "
-            rf"{f(r.backprop.data_loss, 4)} + {f(r.backprop.penalty, 5)} = {f(r.backprop.loss, 4)};\ "
-            rf"\partial_{{W_{{11}}}} = {f(r.backprop.layers[0].dW[0, 0], 5)} + {l2}\times{f(W[0, 0], 4)} = "
-            rf"{f(r.backprop.grad_W[0][0, 0], 5)}",
+            rf"{tex(r.backprop.data_loss, 4)} + {tex(r.backprop.penalty, 5)} = {tex(r.backprop.loss, 4)};\ "
+            rf"\partial_{{W_{{11}}}} = {tex(r.backprop.layers[0].dW[0, 0], 5)} + {l2}\times{tex(W[0, 0], 4)} = "
+            rf"{tex(r.backprop.grad_W[0][0, 0], 5)}",
         ),
     ]
     drop_spec = experiment_from_dict({**PRESETS_BY_ID["spiral-2-8-8-1"]["spec"], "dropout": 0.5})
@@ -350,7 +316,7 @@ def note_003():
             "Inverted dropout",
             r"a^{[l]} = \frac{a^{[l]} \odot mask}{keep\_prob},\quad mask \sim "
             r"\text{Bernoulli}(1-p)",
-            rf"p = 0.5:\ {row(clean)} \odot {row(d.mask[i, :4], 0)} / 0.5 = {row(d.a[i, :4])}",
+            rf"p = 0.5:\ {tex_row(clean)} \odot {tex_row(d.mask[i, :4])} / 0.5 = {tex_row(d.a[i, :4])}",
         )
     )
     return entries
