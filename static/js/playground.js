@@ -807,6 +807,12 @@ function wire() {
   $("[data-testid=diagram]").addEventListener("pointerleave", () => { view.hover = null; if (run.last && !current.meta.digits) drawOutput(run.last); });
   $("[data-testid=edge-value]").addEventListener("keydown", (ev) => { ev.target.setCustomValidity(""); if (ev.key === "Enter") applyEdit(); });
   document.body.addEventListener("htmx:afterSwap", (ev) => { if (ev.detail.target === FORM) adopt(0); });
+  document.body.addEventListener("htmx:responseError", (ev) => {   // settings the server refused: say why
+    if (ev.detail.target !== FORM) return;
+    let body = {};
+    try { body = JSON.parse(ev.detail.xhr.responseText); } catch (e) { /* not JSON */ }
+    status((body.detail || []).map((d) => d.msg).join(" · ") || `The server answered ${ev.detail.xhr.status}.`, true);
+  });
   document.body.addEventListener("htmx:beforeSwap", (ev) => {   // a panel's 422 carries its message as HTML
     if (ev.detail.target.id === "pg-panel" && ev.detail.xhr.status === 422) { ev.detail.shouldSwap = true; ev.detail.isError = false; }
   });
