@@ -787,6 +787,13 @@ def detail_context(view: View, rec: StepRecord, net) -> dict:
         "grad_text": format.text(grad, 4),
         "input_value": repr(float(value)),
         "close_url": view.url(detail=""),
+        "unit": j + 1,
+        # the same kind of phase, at the parameter's layer, with its unit j written out
+        "unit_url": view.url(
+            detail="",
+            unit=j,
+            phase=view.phase.rstrip("0123456789") + str(l) if view.phase[-1].isdigit() else view.phase,
+        ),
     }
 
 
