@@ -212,9 +212,11 @@ def card(spec: Experiment, k: int) -> dict:
         settings += f", batch {opt.batch_size}"
     if opt.schedule.name != "constant":
         settings += f", {opt.schedule.name} schedule"
+    title = contestant_title(opt)
     return {
         "k": k,
-        "title": contestant_title(opt),
+        "title": title,
+        "short": SHORT.get(title, title),
         "form": form,
         "settings": settings,
         "equations": equations,
@@ -224,6 +226,7 @@ def card(spec: Experiment, k: int) -> dict:
     }
 
 
+SHORT = {"SGD + momentum (PyTorch's form)": "SGD + μ (PyTorch)", "Momentum (notes' form)": "Momentum (notes)"}
 DASHES = ["solid", "dot", "dash", "dashdot", "longdash", "longdashdot", "solid", "dot"]
 
 
