@@ -380,9 +380,9 @@ function coarse(v) {   // 10, 20, 50, 100, ...: the step axis changes rarely whi
 }
 
 function steady(prev, lo, hi) {   // keep the previous range while the data fits it and fills half of it
-  if (prev && lo >= prev[0] && hi <= prev[1] && hi - lo > 0.5 * (prev[1] - prev[0])) return prev;
-  const step = roomy(Math.max(hi - lo, 1e-9) / 6);
-  return [Math.floor(lo / step - 0.3) * step, Math.ceil(hi / step + 0.3) * step];
+  if (prev && lo >= prev[0] && hi <= prev[1] && hi - lo > 0.35 * (prev[1] - prev[0])) return prev;
+  const step = roomy(Math.max(hi - lo, 1e-9) / 5);   // a step of slack each side: few redraws of the axes
+  return [Math.floor(lo / step - 1) * step, Math.ceil(hi / step + 1) * step];
 }
 
 function axes(el, key, layout) {   // the Plotly frame of a canvas chart; its canvas context mapped to data
@@ -459,7 +459,7 @@ function drawLoss() {   // while playing on a canvas; paused, Plotly draws the c
   let top = 1e-9;
   for (const [, s] of series) for (const v of s) if (v !== null && v !== undefined && Number.isFinite(v)) top = Math.max(top, v);
   const layout = { margin: { t: 8, r: 12 }, showlegend: false, hovermode: playing ? false : "x unified",
-    xaxis: { title: { text: "step" }, range: [0, coarse(Math.max(10, n - 1))] }, yaxis: { title: { text: "loss" }, range: [0, roomy(top * 1.05)] } };
+    xaxis: { title: { text: "step" }, range: [0, coarse(Math.max(100, n - 1))] }, yaxis: { title: { text: "loss" }, range: [0, roomy(top * 1.05)] } };
   const idx = decimate(n, 600);
   if (!playing) {
     el.dataset.key = "";
@@ -518,6 +518,7 @@ function buildDiagram() {
       const hit = document.createElementNS(NS, "path");
       hit.setAttribute("d", d); hit.setAttribute("class", "hit");
       const title = document.createElementNS(NS, "title");
+      title.textContent = meta.digits && l === 0 ? "64 pixel weights" : `W${l + 1}[${j},${k}]: click to edit`;
       g.append(vis, hit, title);
       svg.append(g);
       return { g, vis, title };
@@ -574,10 +575,12 @@ function updateDiagram(res) {
   geom.edges.forEach((layer, l) => layer.forEach((row, j) => row.forEach((e, k) => {
     const w = meta.digits && l === 0 ? null : res.weights[l][j][k];
     const ok = w !== null && Number.isFinite(w);
-    e.vis.setAttribute("stroke-width", ok ? (0.6 + 7 * Math.min(1, Math.abs(w) / scale)).toFixed(2) : "1");
-    e.vis.setAttribute("stroke", ok ? (w >= 0 ? POSITIVE : NEGATIVE) : "#9a9a9a");
-    e.g.classList.toggle("off", !!(masks && ((l > 0 && masks[l - 1] && masks[l - 1][k] === 0) || (l < masks.length && masks[l][j] === 0))));
-    e.title.textContent = ok ? `W${l + 1}[${j},${k}]: click to edit` : "64 pixel weights";
+    const width = ok ? (0.6 + 7 * Math.min(1, Math.abs(w) / scale)).toFixed(1) : "1";
+    const colour = ok ? (w >= 0 ? POSITIVE : NEGATIVE) : "#9a9a9a";
+    if (e.width !== width) { e.width = width; e.vis.setAttribute("stroke-width", width); }   // touch the SVG only on change
+    if (e.colour !== colour) { e.colour = colour; e.vis.setAttribute("stroke", colour); }
+    const off = !!(masks && ((l > 0 && masks[l - 1] && masks[l - 1][k] === 0) || (l < masks.length && masks[l][j] === 0)));
+    if (e.off !== off) { e.off = off; e.g.classList.toggle("off", off); }
   })));
   if (meta.digits) {   // no input plane: each unit's colour is its activation on the chosen image
     const s = res.sample;
