@@ -327,9 +327,10 @@ class GradcheckRequest(SpecRef):
 
 
 class SurfaceRequest(SpecRef):
-    """Loss over two parameters (`kind: parameters`) or a filter-normalised slice (`kind: slice`), with paths."""
+    """Loss over two parameters (`kind: parameters`), a filter-normalised random slice (`kind: slice`) or the plane of
+    the paths' first two principal directions (`kind: pca`, what /race draws), with paths; every plane through θ₀."""
 
-    kind: Literal["parameters", "slice"] = "parameters"
+    kind: Literal["parameters", "slice", "pca"] = "parameters"
     i: Annotated[int, Field(ge=0)] = 0
     j: Annotated[int, Field(ge=0)] = 1
     span: Annotated[float, Field(gt=0, le=1000)] | None = None

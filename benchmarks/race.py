@@ -1,14 +1,19 @@
-"""How much a race costs over a single run: 6 contestants, 1,000 steps, on the spiral network (preset spiral-2-8-8-1).
+"""What a race costs, measured in one run, printed as ratios (not asserted):
 
-    python benchmarks/race.py            # best of 7 interleaved blocks
-    python benchmarks/race.py --quick    # 100 steps, best of 2: a smoke run for CI
+1. the engine: a race of 8 contestants x 1,000 steps on the spiral network against ONE SGD run and ONE Adam run of
+   the same length (the contestants that share a batch size train as one stacked program, so a race of 8 costs far
+   less than 8 runs); also the race as /race computes it (chunks, paths, every weight's optimizer state, landscape);
+2. the page: the time from pressing Start to the race fully drawn in Chromium, divided by the time the JSON API
+   (POST /api/v1/race) takes for the same race (the issue's target: at most 1.5x);
+3. playback on 8 x 1,000: redraws per second at 1x (target 30), the script's cost of one forward frame, and a scrub
+   (a jump back) from the call to the next painted frame (target < 50 ms).
 
-The 6 contestants share the full batch, so `engine.experiment.train` trains them as one stacked program (a leading
-contestant axis through np.matmul). Printed, not asserted: the time of the race divided by the time of one
-contestant's run (one Adam run, and one plain SGD run: the cheapest update) (the issue's target is at most 2x; six
-separate runs would be about 6x), the same for six separate runs, and for the race as the /race page streams it
-(chunks, one weight's optimizer state, paths kept for the landscape). One BLAS thread, best of several interleaved
-blocks, ratios from the same run (../shared/RECIPES.md).
+    python benchmarks/race.py             # all three, best of several interleaved blocks
+    python benchmarks/race.py --quick     # 100 steps, fewer blocks: a smoke run
+    python benchmarks/race.py --no-browser
+
+One BLAS thread, wall time, best of interleaved blocks, ratios from the same run (../shared/RECIPES.md). The browser
+part needs Debian's Chromium at /usr/bin/chromium (benchmarks/race_browser.py).
 """
 
 import os
@@ -16,31 +21,30 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before NumPy loads OpenBLAS; an explicit setting wins
 
 import argparse
-import copy
 import pathlib
 import sys
 import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
+from app.views import race as rv  # noqa: E402
 from engine import experiment  # noqa: E402
-from engine.presets import PRESETS_BY_ID  # noqa: E402
 from engine.spec import experiment_from_dict  # noqa: E402
 
-CONTESTANTS = [
-    {"name": "sgd", "lr": 1.0},
-    {"name": "momentum", "lr": 1.0},
-    {"name": "nesterov", "lr": 0.3},
+EIGHT = [
+    {"name": "sgd", "lr": 0.3},
+    {"name": "sgd", "lr": 0.3, "momentum": 0.9},
+    {"name": "momentum", "lr": 3.0, "beta": 0.9},
+    {"name": "nesterov", "lr": 0.3, "momentum": 0.9},
     {"name": "rmsprop", "lr": 0.01},
     {"name": "adam", "lr": 0.01},
     {"name": "adamw", "lr": 0.01},
+    {"name": "adagrad", "lr": 0.1},
 ]
 
 
-def spiral_spec(optimizers):
-    spec = copy.deepcopy(PRESETS_BY_ID["spiral-2-8-8-1"]["spec"])
-    spec.pop("optimizer")
-    return experiment_from_dict({**spec, "optimizers": optimizers})
+def spiral(optimizers) -> object:
+    return experiment_from_dict(rv.race_spec("spiral", optimizers))
 
 
 def best_of(blocks, runs):
@@ -54,56 +58,51 @@ def best_of(blocks, runs):
     return best
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="100 steps, 2 blocks")
-    parser.add_argument("--steps", type=int, default=1000)
-    parser.add_argument("--blocks", type=int, default=7)
-    args = parser.parse_args(argv)
-    steps, blocks = (100, 2) if args.quick else (args.steps, args.blocks)
+def engine_part(steps: int, blocks: int) -> None:
+    race = spiral(EIGHT)
+    sgd = spiral([{"name": "sgd", "lr": 0.3}])
+    adam = spiral([{"name": "adam", "lr": 0.01}])
 
-    race = spiral_spec(CONTESTANTS)
-    singles = [spiral_spec([c]) for c in CONTESTANTS]
-    one = spiral_spec([{"name": "adam", "lr": 0.01}])
-    one_sgd = spiral_spec([{"name": "sgd", "lr": 1.0}])
-    assert len(experiment.groups(race)) == 1, "the six share the full batch: one stacked group"
+    def page_race():
+        result = rv.race(race, steps)
+        rv.page_data(result, rv.landscape(result, rv.RESOLUTION))
 
-    from app.routes.race_page import RaceStreamRequest, StreamedRace  # the page's streamed race
-
-    body = RaceStreamRequest.model_validate({**race.to_dict(), "steps": steps, "snapshots": 2, "surface_resolution": 9})
-
-    def streamed():
-        for _ in StreamedRace(race, body)._train():
-            pass
-
-    for spec in [race, one, one_sgd, *singles]:
-        experiment.prepare(spec)  # build data and theta_0 outside the timing
-        experiment.train(spec, 5)
-    best = best_of(
+    t = best_of(
         blocks,
         {
-            "one": lambda: experiment.train(one, steps),
-            "one_sgd": lambda: experiment.train(one_sgd, steps),
             "race": lambda: experiment.train(race, steps),
-            "separate": lambda: [experiment.train(s, steps) for s in singles],
-            "streamed": streamed,
+            "sgd": lambda: experiment.train(sgd, steps),
+            "adam": lambda: experiment.train(adam, steps),
+            "page": page_race,
         },
     )
+    print(f"engine, spiral 2-8-8-1, {steps} steps, best of {blocks} (OPENBLAS_NUM_THREADS=1)")
+    print(f"  one SGD run            {t['sgd'] * 1e3:8.1f} ms")
+    print(f"  one Adam run           {t['adam'] * 1e3:8.1f} ms")
+    print(f"  race of 8              {t['race'] * 1e3:8.1f} ms")
     print(
-        f"spiral 2-8-8-1, 200 rows, full batch, {steps} steps, OPENBLAS_NUM_THREADS="
-        f"{os.environ['OPENBLAS_NUM_THREADS']}, best of {blocks}"
+        f"  race/one-run ratio     {t['race'] / t['sgd']:8.2f}x against SGD, {t['race'] / t['adam']:.2f}x against Adam"
     )
-    print(f"  one contestant (adam)            {best['one'] * 1e3:8.1f} ms")
-    print(f"  one contestant (sgd)             {best['one_sgd'] * 1e3:8.1f} ms")
-    for name, label in (
-        ("race", "race of 6, one stacked program"),
-        ("separate", "6 separate runs"),
-        ("streamed", "race of 6 as /race streams it"),
-    ):
-        print(
-            f"  {label:<32} {best[name] * 1e3:8.1f} ms   / one adam run = {best[name] / best['one']:.2f}x, "
-            f"/ one sgd run = {best[name] / best['one_sgd']:.2f}x"
-        )
+    print(
+        f"  the race as /race computes it (state of every weight, landscape): {t['page'] * 1e3:.1f} ms, "
+        f"{t['page'] / t['race']:.2f}x the race"
+    )
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="100 steps, fewer blocks")
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--blocks", type=int, default=5)
+    parser.add_argument("--no-browser", action="store_true")
+    args = parser.parse_args(argv)
+    steps, blocks = (100, 2) if args.quick else (args.steps, args.blocks)
+    engine_part(steps, blocks)
+    if args.no_browser:
+        return
+    from benchmarks import race_browser  # noqa: PLC0415 (Playwright only when the browser part runs)
+
+    race_browser.run(spiral(EIGHT), steps, repeats=2 if args.quick else 3)
 
 
 if __name__ == "__main__":

@@ -192,9 +192,21 @@ def surface(body: SurfaceRequest):
         )
         paths = [r.history.path[:, [body.i, body.j]] for r in runs]
         axes = [grid.u, grid.v]
+    elif body.kind == "pca":
+        # the plane the paths live in, through theta_0, fitted to the runs that did not diverge: the same
+        # landscape /race draws (engine.surfaces.path_landscape)
+        if not runs:
+            raise ValueError("steps: the plane of the paths needs at least one step")
+        alive = [k for k, r in enumerate(runs) if r.history.diverged_at is None] or None
+        histories = [r.history.path for r in runs]
+        grid, plane, paths = surfaces.path_landscape(
+            prep.net, theta0, histories, prep.X, prep.Y, body.resolution, spec.l2, spec.l1, body.seed, alive
+        )
+        span = float(max(np.max(np.abs(grid.u)), np.max(np.abs(grid.v))))
+        axes = [grid.u, grid.v]
     else:
         d1, d2 = surfaces.random_directions(prep.net, prep.params0, body.seed)
-        center = runs[0].theta if runs else theta0
+        center = theta0  # every kind is centred on theta_0, like /race's landscape
         paths = [surfaces.project(r.history.path, center, d1, d2) for r in runs]
         span = body.span
         if span is None:
@@ -210,8 +222,11 @@ def surface(body: SurfaceRequest):
             "v": axes[1],
             "loss": grid.loss,
             "span": span,
-            "axes": [names[body.i], names[body.j]] if body.kind == "parameters" else ["direction 1", "direction 2"],
+            "axes": [names[body.i], names[body.j]]
+            if body.kind == "parameters"
+            else (["PC 1", "PC 2"] if body.kind == "pca" else ["direction 1", "direction 2"]),
             "paths": paths,
+            **({"explained": list(plane.explained)} if body.kind == "pca" else {}),
             "steps": body.steps,
             **ids(spec),
         }

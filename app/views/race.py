@@ -234,7 +234,7 @@ def cards(spec: Experiment) -> list[dict]:
     return [card(spec, k) for k in range(len(spec.optimizers))]
 
 
-RESOLUTION = 41  # landscape grid points per axis
+RESOLUTION = 33  # landscape grid points per axis (the contour interpolates between them)
 DIVERGENCE_TEXT = (
     f"A run has diverged when its loss is not finite or exceeds {DIVERGENCE_FACTOR:g}× its starting loss "
     "(engine/divergence.py); it is drawn up to that step."
@@ -245,7 +245,7 @@ DIVERGENCE_TEXT = (
 
 MAX_FRAMES = 300  # playback frames: a race plays in ~10 s at 30 redraws per second
 PATH_FLOATS = 2_000_000  # theta values kept for the landscape's paths (thinned in time to fit)
-STATE_FLOATS = 1_500_000  # optimizer-state values kept for "inside the optimizer" (every weight, thinned frames)
+STATE_FLOATS = 600_000  # optimizer-state values kept for "inside the optimizer" (every weight, thinned frames)
 CHUNKS = 20  # progress reports per race
 
 

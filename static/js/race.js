@@ -302,7 +302,6 @@ function play() {
   player.last = performance.now();
   player.owed = 0;
   player.since = player.last;
-  player.redraws = 0;
   $("play").innerHTML = "&#10074;&#10074;";
   $("play").setAttribute("aria-label", "Pause");
   player.raf = requestAnimationFrame(tick);

@@ -445,3 +445,24 @@ async def test_csv_has_test_loss_and_final_weights(client):
     np.testing.assert_allclose(test_loss, runs[1].history.test_loss, rtol=1e-15)
     weights = [float(row[-1]) for row in rows if row[0] == "1" and row[2] == "final_weight"]
     np.testing.assert_allclose(weights, runs[0].theta, rtol=1e-15)
+
+
+async def test_surface_pca_is_the_landscape_the_page_draws(client, strict_json):
+    """kind pca: the plane of the paths' first two principal directions through theta_0, as /race draws it; both
+    centre every kind on theta_0, so every path starts at (0, 0)."""
+    from app.views import race as rv
+
+    body = {**MOONS, "optimizers": [{"name": "sgd", "lr": 0.5}, {"name": "adam", "lr": 0.05}]}
+    r = await client.post("/api/v1/surface", json={"spec": body, "kind": "pca", "steps": 60, "resolution": 33})
+    assert r.status_code == 200, r.text
+    d = strict_json(r.text)
+    assert d["axes"] == ["PC 1", "PC 2"] and 0.5 < sum(d["explained"]) <= 1
+    assert all(path[0] == [0.0, 0.0] for path in d["paths"])
+    page = rv.landscape(rv.race(experiment_from_dict(body), 60), 33)
+    np.testing.assert_allclose(d["u"], page["u"], rtol=1e-12)
+    np.testing.assert_allclose(d["v"], page["v"], rtol=1e-12)
+    np.testing.assert_allclose(d["explained"], page["explained"], rtol=1e-12)
+    r = await client.post("/api/v1/surface", json={"spec": body, "kind": "slice", "steps": 20, "resolution": 9})
+    assert all(path[0] == [0.0, 0.0] for path in strict_json(r.text)["paths"])  # the slice is centred on theta_0 too
+    r = await client.post("/api/v1/surface", json={"spec": body, "kind": "pca", "steps": 0})
+    assert r.status_code == 422 and "steps" in r.text
