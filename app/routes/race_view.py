@@ -299,13 +299,12 @@ def race_events(request: Request, spec: str, steps: int):
                     break
                 yield _sse("status", _block("status", {"done": done, "steps": steps, "phase": "training"}))
                 yield _sse("standings", _block("standings", {"standings": partial, **table}))
+            # the curves first: the page draws them while the landscape is computed
+            data = rv.page_data(result)
+            yield _sse("standings", _block("standings", {"standings": data["standings"][-1], **table}))
+            yield _sse("race", _json_block("race-json", data))
             yield _sse("status", _block("status", {"done": steps, "steps": steps, "phase": "landscape"}))
-            land = rv.landscape(result, rv.RESOLUTION)
-            data = rv.page_data(result, land)
-            final = data["standings"][-1]
-            yield _sse("standings", _block("standings", {"standings": final, **table}))
-            blob = dumps(data).decode().replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-            yield _sse("race", f'<script type="application/json" id="race-json">{blob}</script>')
+            yield _sse("landscape", _json_block("landscape-json", rv.landscape(result, rv.RESOLUTION)))
             elapsed = time.perf_counter() - started
             yield _sse("status", _block("status", {"done": steps, "steps": steps, "phase": "done", "elapsed": elapsed}))
         except Exception as exc:  # the status line is gone: report in the stream and log it
@@ -316,6 +315,12 @@ def race_events(request: Request, spec: str, steps: int):
     return StreamingResponse(
         events(), media_type="text/event-stream", headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     )
+
+
+def _json_block(element_id: str, value) -> str:
+    """A JSON data block (<script type="application/json">) that no `</script>` inside can end early."""
+    blob = dumps(value).decode().replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return f'<script type="application/json" id="{element_id}">{blob}</script>'
 
 
 def _block(name: str, ctx: dict) -> str:

@@ -532,7 +532,7 @@ def standings(loss, test_loss, accuracy, diverged_at, t: int) -> list[dict]:
     return rows
 
 
-def page_data(result: RaceResult, land: dict) -> dict:
+def page_data(result: RaceResult, land: dict | None = None) -> dict:
     """What the page script draws and animates, all numbers a person reads already text."""
     spec = result.spec
     prep = experiment.prepare(spec)
@@ -554,7 +554,7 @@ def page_data(result: RaceResult, land: dict) -> dict:
         "frames": frames,
         "standings": [standings_at(result, int(t)) for t in frames],
         "step_text": [f"step {int(t)} of {result.steps}" for t in frames],
-        "landscape": land,
+        **({"landscape": land} if land is not None else {}),  # the page gets it as a second event
         "parameter_names": names,
         "state_steps": result.state_steps,
         "state_names": [list(s) for s in result.states],

@@ -35,10 +35,6 @@ function prepare(data) {
   data.K = K;
   data.P = data.parameter_names.length;
   data.state = data.state.map((s) => Object.fromEntries(Object.entries(s).map(([k, v]) => [k, floats(v)])));
-  // for each frame: how many path rows (steps <= the frame's step) are drawn
-  const ps = data.landscape.path_steps;
-  let r = 0;
-  data.pathRows = data.frames.map((t) => { while (r < ps.length && ps[r] <= t) r++; return r; });
   let s = 0;
   data.stateRows = data.frames.map((t) => { while (s < data.state_steps.length && data.state_steps[s] <= t) s++; return s; });
   data.steps0 = Array.from({ length: data.steps + 1 }, (_, t) => t);
@@ -203,7 +199,20 @@ function placeHeads(rows) {
   });
 }
 
+/** The landscape arrives after the curves (the server computes it while the page draws them). */
+function setLandscape(L) {
+  race.landscape = L;
+  // for each frame: how many path rows (steps <= the frame's step) are drawn
+  const ps = L.path_steps;
+  let r = 0;
+  race.pathRows = race.frames.map((t) => { while (r < ps.length && ps[r] <= t) r++; return r; });
+  $("landscape-caption").textContent = isPresent() ? L.caption_short : L.caption;
+  $("landscape-range").textContent = L.range_text;
+  return drawLandscape();
+}
+
 function drawLandscape() {
+  if (!race.landscape) return Promise.resolve();
   return draw($("landscape-chart"), contourTrace(), landscapeLayout(), "heatmap").then(() => resetPaths(race.pathRows[player.i]));
 }
 
@@ -214,7 +223,7 @@ function drawLoss() {
 function lrChart() {
   const d = race;
   const x = d.steps0.slice(0, d.steps);
-  draw($("lr-chart"), d.learning_rate.map((y, k) => ({ x, y, mode: "lines", line: { color: d.colours[k], width: 3, dash: d.dashes[k] },
+  return draw($("lr-chart"), d.learning_rate.map((y, k) => ({ x, y, mode: "lines", line: { color: d.colours[k], width: 3, dash: d.dashes[k] },
     hovertemplate: `${d.labels[k]}<br>step %{x}: η = %{y:.4g}<extra></extra>` })),
   { margin: MARGIN(), showlegend: false, xaxis: { title: { text: "step" }, automargin: false },
     yaxis: { title: { text: "η" }, type: "log", dtick: "D2", tickformat: ".1~g", automargin: false } });
@@ -232,7 +241,7 @@ function stateChart() {
       hovertemplate: `${d.labels[k]}<br>step %{x}: %{y:.4g}<extra></extra>` });
   }
   const t = d.frames[player.i];
-  draw($("state-chart"), traces, {
+  return draw($("state-chart"), traces, {
     margin: MARGIN(), showlegend: false,
     xaxis: { title: { text: "step" }, range: [0, d.steps], automargin: false },
     yaxis: { title: { text: "value" }, automargin: false, exponentformat: "power" },
@@ -249,7 +258,7 @@ function setFrame(i, { full = false } = {}) {
   if (full || !$("loss-chart").data) {
     drawLoss();
     drawLandscape();
-  } else {
+  } else if (d.landscape) {
     let c = performance.now();
     placeCurtain(t1);
     cost.curtain += performance.now() - c; c = performance.now();
@@ -330,9 +339,6 @@ function saveView() {
 function start(data) {
   if (player.playing) pause();
   race = prepare(data);
-  const L = race.landscape;
-  $("landscape-caption").textContent = isPresent() ? L.caption_short : L.caption;
-  $("landscape-range").textContent = L.range_text;
   const scrub = $("scrub");
   scrub.max = String(race.frames.length - 1);
   scrub.disabled = false;
@@ -349,23 +355,33 @@ function start(data) {
     if (i < 0) i = race.frames.length - 1;
   }
   player.i = i;
-  setFrame(i, { full: true });
-  lrChart();
-  stateChart();
-  $("race-block").dataset.ready = "1";
-  document.dispatchEvent(new CustomEvent("bpv:race-drawn"));
+  race.drawn = Promise.all([drawLoss(), lrChart(), stateChart()]).then(() => setFrame(player.i));
 }
 
-function readData() {
-  const el = $("race-json");
-  if (!el) return;
+function readBlock(id) {
+  const el = $(id);
+  if (!el) return null;
   const data = JSON.parse(el.textContent);
   el.remove();  // a few MB of text the page no longer needs
-  start(data);
+  return data;
 }
 
 document.body.addEventListener("htmx:sseMessage", (event) => {
-  if (event.detail && event.detail.type === "race") readData();
+  const type = event.detail && event.detail.type;
+  if (type === "race") {
+    const data = readBlock("race-json");
+    if (data) start(data);
+  } else if (type === "landscape" && race) {
+    const L = readBlock("landscape-json");
+    if (!L) return;
+    const current = race;
+    Promise.all([race.drawn, setLandscape(L)]).then(() => {
+      if (race !== current) return;
+      setFrame(player.i);
+      $("race-block").dataset.ready = "1";  // every chart drawn: what tests and benchmarks wait for
+      document.dispatchEvent(new CustomEvent("bpv:race-drawn"));
+    });
+  }
 });
 
 // a new race block (the form's Start): the old race stops; its stream opens by itself (hx-ext="sse")
@@ -492,7 +508,7 @@ async function exportView(format) {
 // redraw at the new size when presentation mode changes (fonts and margins follow the mode)
 document.addEventListener("bpv:present", () => {
   if (!race) return;
-  $("landscape-caption").textContent = isPresent() ? race.landscape.caption_short : race.landscape.caption;
+  if (race.landscape) $("landscape-caption").textContent = isPresent() ? race.landscape.caption_short : race.landscape.caption;
   setFrame(player.i, { full: true }); lrChart(); stateChart();
 });
 
@@ -505,4 +521,4 @@ window.bpvRace = {
   redraws: () => player.redraws,
   cost: () => ({ ...cost }),
 };
-readData();  // a data block already in the page (none today: the stream brings it)
+

@@ -332,15 +332,15 @@ async def test_events_stream_status_standings_and_the_race(client):
     events = sse_events(r.text)
     names = [e for e, _ in events]
     assert names[0] == "status" and names[-1] == "done" and names.count("race") == 1
-    assert "standings" in names
+    assert "standings" in names and names.index("race") < names.index("landscape")  # curves first
     data = json.loads(re.search(r'id="race-json">(.*)</script>', dict(events)["race"], re.S).group(1))
+    land = json.loads(re.search(r'id="landscape-json">(.*)</script>', dict(events)["landscape"], re.S).group(1))
     result = experiment.train(spec, 40)
     for k in range(2):  # the page's curves are the engine's
         np.testing.assert_allclose(data["loss"][k], result[k].loss, rtol=1e-12)
     assert data["frames"][0] == 0 and data["frames"][-1] == 40
     final = data["standings"][-1]
     assert [row["rank"] for row in final] == ([1, 2] if result[0].loss[-1] < result[1].loss[-1] else [2, 1])
-    land = data["landscape"]
     assert land["explained"] is not None and 0 < sum(land["explained"]) <= 1
     assert "of the paths' squared distance from θ₀" in land["caption"]
     # the colour scale covers the losses along the paths
