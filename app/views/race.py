@@ -217,6 +217,7 @@ def card(spec: Experiment, k: int) -> dict:
         "k": k,
         "title": title,
         "short": SHORT.get(title, title),
+        "lr": "η " + fmt.text(hyper["lr"]),
         "form": form,
         "settings": settings,
         "equations": equations,
@@ -487,7 +488,10 @@ def landscape(result: RaceResult, resolution: int = 41) -> dict:
 
 def _colour_ticks(lo: float, hi: float, log: bool) -> list[float]:
     if log:
-        ticks = [10.0**e * m for e in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1) for m in (1, 3)]
+        first, last = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+        every = max(1, math.ceil((last - first) / 7))  # at most about 8 labels on the colour bar
+        marks = (1, 3) if every == 1 and last - first <= 4 else (1,)
+        ticks = [10.0**e * m for e in range(first, last + 1, every) for m in marks]
         ticks = [t for t in ticks if lo <= t <= hi]
         return ticks if len(ticks) >= 2 else [lo, hi]
     return list(np.linspace(lo, hi, 5))
@@ -561,8 +565,20 @@ def page_data(result: RaceResult, land: dict | None = None) -> dict:
         "state": [{name: _b64(v) for name, v in s.items()} for s in result.states],
         "state_titles": STATE_TITLES,
         "loss_title": LOSS_TITLES.get(prep.net.loss, prep.net.loss),
+        "loss_dtick": _log_dtick(result.loss, result.test_loss),
         "has_test": result.test_loss is not None,
     }
+
+
+def _log_dtick(*tables) -> str | int:
+    """Plotly's dtick for the loss chart's log axis: 2 and 5 between the powers of ten over a short span, only the
+    powers of ten (every n-th) over a long one, so the labels never crowd."""
+    values = np.concatenate([np.ravel(t) for t in tables if t is not None])
+    values = values[np.isfinite(values) & (values > 0)]
+    if values.size == 0:
+        return "D2"
+    decades = math.log10(values.max() / values.min())
+    return "D2" if decades <= 2.5 else max(1, math.ceil(decades / 8))
 
 
 STATE_TITLES = {

@@ -77,7 +77,8 @@ function lossLayout() {
   return {
     margin: MARGIN(), showlegend: false, uirevision: "loss", hovermode: "closest",
     xaxis: { title: { text: "step" }, range: [0, race.steps], automargin: false },
-    yaxis: { title: { text: "loss" }, type: log ? "log" : "linear", dtick: log ? "D2" : undefined, tickformat: log ? ".1~g" : undefined, automargin: false },
+    yaxis: { title: { text: "loss" }, type: log ? "log" : "linear", dtick: log ? race.loss_dtick : undefined,
+             tickformat: log && race.loss_dtick === "D2" ? ".1~g" : undefined, exponentformat: "power", automargin: false },
   };
 }
 
