@@ -18,4 +18,6 @@ function render(root) {
 
 document.body.addEventListener("htmx:afterSwap", (event) => render(event.detail.target));
 document.body.addEventListener("htmx:oobAfterSwap", (event) => render(event.detail.target));
+// back/forward: htmx restored a page state (from its cache or the server) without an afterSwap
+document.body.addEventListener("htmx:historyRestore", () => render(document.getElementById("main")));
 render(document.getElementById("main"));

@@ -1,10 +1,14 @@
 // The /step page. The server renders every phase (title, equations, table, diagram, checks, chart data) as
 // the #stage block; htmx swaps it and app.js typesets KaTeX and draws the charts. This script only maps keys to
-// the stage's links, opens a parameter's chain rule, prefetches the next phase and lets 422 messages show.
+// the stage's links, opens a parameter's chain rule, prefetches (and typesets) the next phase, shows 422 messages.
 import { bindKeys } from "./keys.js";
+import { warmMath } from "./math.js";
 
 const stage = document.getElementById("stage");
 const root = document.getElementById("step-root");
+// htmx would copy the page into sessionStorage before every swap (most of a key press's time); a stage is a pure
+// function of its URL, so back/forward ask the server (the browser's cache usually answers) instead.
+if (window.htmx) window.htmx.config.historyCacheSize = 0;
 
 function follow(selector) {
   const link = stage && stage.querySelector(selector);
@@ -59,7 +63,10 @@ function prefetchNext() {
   const next = stage?.querySelector('[data-nav="next"]');
   if (!next || fetched.has(next.href)) return;
   fetched.add(next.href);
-  fetch(next.href, { headers: { "HX-Request": "true", "HX-Target": "stage" } }).catch(() => fetched.delete(next.href));
+  fetch(next.href, { headers: { "HX-Request": "true", "HX-Target": "stage" } })
+    .then((response) => response.text())
+    .then((html) => (window.requestIdleCallback || setTimeout)(() => warmMath(html)))  // typeset it ahead too
+    .catch(() => fetched.delete(next.href));
 }
 
 document.body.addEventListener("htmx:afterSettle", (event) => {
