@@ -152,3 +152,22 @@ def test_presentation_mode_at_1024x768(page, live_server, console_errors):
     assert ticks and min(ticks) >= 16
     assert re.search(r"\d", page.inner_text("#standings-body"))
     assert console_errors == []
+
+
+def test_one_png_and_one_svg_of_the_whole_race_view(page, live_server, console_errors, tmp_path):
+    page.goto(race_url(live_server, t=100))
+    wait_ready(page)
+    for testid, suffix, magic in (("export-png", ".png", b"\x89PNG"), ("export-svg", ".svg", b"<svg")):
+        with page.expect_download() as info:
+            page.click(f"[data-testid={testid}]")
+        download = info.value
+        assert download.suggested_filename.endswith(f"-t100{suffix}")
+        path = tmp_path / download.suggested_filename
+        download.save_as(path)
+        data = path.read_bytes()
+        assert data.startswith(magic) and len(data) > 20_000
+        if suffix == ".svg":
+            text = data.decode()
+            assert text.count("<image") >= 5  # four charts and the paths' layer
+            assert "step 100 of 200" in text and "Adam" in text  # the standings at the playhead
+    assert console_errors == []
