@@ -328,6 +328,26 @@ def grid_forward(prep, spec, params: Params, raw: np.ndarray, masks=None) -> lis
         return [act.f(z) for act, z in zip(prep.net.acts, zs)]
 
 
+def pack_units(layer: np.ndarray, shape: tuple) -> list[dict]:
+    """`pack(values, 8)` of every unit (column) of a layer's grid at once: the same codes, fewer NumPy calls."""
+    if not np.all(np.isfinite(layer)):
+        return [pack(layer[:, j].reshape(shape), 8) for j in range(layer.shape[1])]
+    lo, hi = layer.min(axis=0), layer.max(axis=0)
+    span = hi - lo
+    scale = np.divide(254.0, span, out=np.zeros_like(span), where=span > 0)
+    codes = np.rint((layer - lo) * scale).astype("<u1")
+    return [
+        {
+            "lo": float(lo[j]),
+            "hi": float(hi[j]),
+            "shape": list(shape),
+            "bits": 8,
+            "b64": base64.b64encode(np.ascontiguousarray(codes[:, j]).tobytes()).decode(),
+        }
+        for j in range(layer.shape[1])
+    ]
+
+
 @lru_cache(maxsize=64)
 def plane(extent: float, res: int, n_raw: int) -> np.ndarray:
     """The grid points over [-extent, extent]^n_raw, row = y index, column = x index (Plotly's z); read-only."""
@@ -486,7 +506,9 @@ def activations_grid(body: GridRequest):
             axis=np.round(axis(body.resolution), 4),
             neuron_axis=np.round(axis(body.neuron_resolution), 4),
             neurons=[
-                [encode(shaped(layer[:, j], body.neuron_resolution), 3) for j in range(layer.shape[1])]
+                pack_units(layer, (body.neuron_resolution,) * n_raw)
+                if body.encoding == "packed"
+                else [encode(shaped(layer[:, j], body.neuron_resolution), 3) for j in range(layer.shape[1])]
                 for layer in neuron_acts[:-1]
             ],
         )
