@@ -397,3 +397,30 @@ async def test_exports_and_settings(client):
     assert r.status_code == 204 and r.headers["HX-Redirect"].startswith("/step?spec=")
     r = await client.post("/step/apply", data={**form, "layers": "2, x"})
     assert r.status_code == 422 and "network.layers" in r.text
+
+
+async def test_saturated_units_and_dead_relus_are_marked(client):
+    spec = {
+        "network": {
+            "layers": [2, 3, 1],
+            "activations": ["sigmoid", "sigmoid"],
+            "loss": "half_mse",
+            "weights": [[[10, 10], [-10, -10], [0.1, 0.1]], [[1, 1, 1]]],
+            "biases": [[0, 0, 0], [0]],
+        },
+        "data": {"X": [[0.5, 0.8]], "Y": [[1.0]]},
+        "optimizer": {"name": "sgd", "lr": 0.5},
+    }
+    svg = await stage(client, spec, phase="delta1")
+    assert re.search(r'class="node [^"]*saturated[^"]*" data-testid="node-1-1"', svg)
+    assert re.search(r'class="node [^"]*saturated[^"]*" data-testid="node-1-2"', svg)
+    assert not re.search(r'class="node [^"]*saturated[^"]*" data-testid="node-1-3"', svg)
+    spec["network"]["activations"] = ["relu", "sigmoid"]
+    svg = await stage(client, spec, phase="delta1")
+    assert re.search(r'class="node [^"]*dead[^"]*" data-testid="node-1-2"', svg)  # z = -13: no gradient passes
+    assert not re.search(r'class="node [^"]*dead[^"]*" data-testid="node-1-1"', svg)
+
+
+async def test_a_bad_detail_in_a_shared_link_is_left_out(client):
+    r = await client.get("/step", params={"phase": "grad1", "detail": "w7.7.7"})
+    assert r.status_code == 200 and 'data-testid="detail"' not in r.text
