@@ -235,7 +235,7 @@ def cards(spec: Experiment) -> list[dict]:
     return [card(spec, k) for k in range(len(spec.optimizers))]
 
 
-RESOLUTION = 33  # landscape grid points per axis (the contour interpolates between them)
+RESOLUTION = 29  # landscape grid points per axis (the contour interpolates between them)
 DIVERGENCE_TEXT = (
     f"A run has diverged when its loss is not finite or exceeds {DIVERGENCE_FACTOR:g}× its starting loss "
     "(engine/divergence.py); it is drawn up to that step."
@@ -358,7 +358,8 @@ def run_race(spec: Experiment, steps: int):
     diverged: list[int | None] = [None] * K
     path_row = {int(t): r for r, t in enumerate(path_steps)}
     # chunks for progress reports, small enough that the path each chunk keeps stays under 2e6 values
-    chunk = min(max(1, math.ceil(steps / CHUNKS)), max(1, 2_000_000 // (K * P)))
+    # (at least 50 steps a chunk: each chunk is a trainer call, and a short race needs no progress bar)
+    chunk = min(max(50, math.ceil(steps / CHUNKS)), max(1, 2_000_000 // (K * P)))
     done = 0
     while done < steps:
         n = min(chunk, steps - done)

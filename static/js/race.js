@@ -19,7 +19,9 @@ const $ = (id) => document.getElementById(id);
 const P = () => window.Plotly;
 
 let race = null;
-const cost = { curtain: 0, paths: 0, state: 0, standings: 0 };  // ms spent per part of a redraw (benchmarks/race.py)                 // the current race's data (see app/views/race.py page_data)
+const cost = { curtain: 0, paths: 0, state: 0, standings: 0 };
+const timeline = {};  // performance.now() of each stage of the last race (benchmarks/race.py prints them)
+const mark = (name) => { timeline[name] = performance.now(); };  // ms spent per part of a redraw (benchmarks/race.py)                 // the current race's data (see app/views/race.py page_data)
 const player = { i: 0, playing: false, raf: 0, last: 0, owed: 0, drawn: 0, redraws: 0, since: 0 };
 
 // ---- decoding --------------------------------------------------------------------------------------------------
@@ -356,7 +358,7 @@ function start(data) {
     if (i < 0) i = race.frames.length - 1;
   }
   player.i = i;
-  race.drawn = Promise.all([drawLoss(), lrChart(), stateChart()]).then(() => setFrame(player.i));
+  race.drawn = Promise.all([drawLoss(), lrChart(), stateChart()]).then(() => { setFrame(player.i); mark("curves_drawn"); });
 }
 
 function readBlock(id) {
@@ -367,18 +369,28 @@ function readBlock(id) {
   return data;
 }
 
+document.body.addEventListener("htmx:sseOpen", () => mark("stream_open"));
+document.body.addEventListener("htmx:beforeRequest", (event) => {
+  if (event.detail.elt && event.detail.elt.id === "race-setup") {
+    for (const k of Object.keys(timeline)) delete timeline[k];
+    mark("start");
+  }
+});
 document.body.addEventListener("htmx:sseMessage", (event) => {
   const type = event.detail && event.detail.type;
   if (type === "race") {
+    mark("curves_received");
     const data = readBlock("race-json");
     if (data) start(data);
   } else if (type === "landscape" && race) {
+    mark("landscape_received");
     const L = readBlock("landscape-json");
     if (!L) return;
     const current = race;
     Promise.all([race.drawn, setLandscape(L)]).then(() => {
       if (race !== current) return;
       setFrame(player.i);
+      mark("drawn");
       $("race-block").dataset.ready = "1";  // every chart drawn: what tests and benchmarks wait for
       document.dispatchEvent(new CustomEvent("bpv:race-drawn"));
     });
@@ -395,6 +407,7 @@ document.body.addEventListener("htmx:beforeSwap", (event) => {
     return;
   }
   if (event.detail.target && event.detail.target.id === "race-block") {
+    mark("block_received");
     if (player.playing) pause();
     race = null;
     $("form-error").replaceChildren();
@@ -521,5 +534,6 @@ window.bpvRace = {
   play, pause,
   redraws: () => player.redraws,
   cost: () => ({ ...cost }),
+  timeline: () => ({ ...timeline }),
 };
 
