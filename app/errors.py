@@ -33,8 +33,27 @@ async def request_validation_handler(request: Request, exc):
         loc = [str(part) for part in error.get("loc", ())]
         field = "body" if error.get("type") == "json_invalid" else ".".join(loc[1:]) or "body"
         error["msg"] = f"{field}: {error.get('msg', 'invalid')}"
+        if "input" in error:
+            error["input"] = echoed(error["input"])
         errors.append(error)
     return json_response({"detail": errors}, status_code=422)
+
+
+def echoed(value):
+    """The input an error echoes, kept small and writable: a scalar as it was (a string cut to 200 characters, a
+    whole number beyond 64 bits as its size), a list or object summarised (it may be megabytes, or
+    nested thousands deep)."""
+    if isinstance(value, bool) or value is None or isinstance(value, float):
+        return value
+    if isinstance(value, int):
+        return value if -(2**63) <= value < 2**63 else f"<a whole number of {value.bit_length()} bits>"
+    if isinstance(value, str):
+        return value[:200]
+    if isinstance(value, (list, tuple)):
+        return f"<a list of {len(value)}>"
+    if isinstance(value, dict):
+        return f"<an object of {len(value)} fields>"
+    return str(value)[:200]
 
 
 async def http_error_handler(request: Request, exc):

@@ -61,6 +61,8 @@ COMMON_ERRORS = {
     400: {"model": ErrorOut, "description": "The body could not be parsed"},
     413: {"model": ErrorOut, "description": "Body too large"},
     422: {"model": ErrorOut, "description": "Invalid input; `detail[].loc` names the field"},
+    503: {"model": ErrorOut, "description": "This worker is busy: retry after `Retry-After` seconds"},
+    504: {"model": ErrorOut, "description": "Over the time limit: the work was stopped"},
 }
 for router in (api.router, pages.router, step_page.router, race_page.router, playground_page.router):
     for route in router.routes:

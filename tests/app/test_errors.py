@@ -646,7 +646,9 @@ async def test_targets_are_checked_against_the_loss(client, strict_json, case):
     r = await client.post(f"{API}/train", json=body)
     detail = assert_error(r, strict_json, 422, "data.Y")["detail"][0]
     assert loss in detail["msg"]
-    r = await client.post(f"{API}/step", json={"spec_token": token_for({k: v for k, v in body.items() if k != "steps"})})
+    r = await client.post(
+        f"{API}/step", json={"spec_token": token_for({k: v for k, v in body.items() if k != "steps"})}
+    )
     assert_error(r, strict_json, 422, "data.Y")
 
 
@@ -668,3 +670,14 @@ async def test_good_targets_still_train(client):
         data={"X": [[0.0, 1.0], [1.0, 0.0]], "Y": [[0.0], [0.3]]},
     )
     assert (await client.post(f"{API}/train", json=body)).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "steps", ["1" + "0" * 30, "-1" + "0" * 30, "1" + "0" * 5000], ids=["beyond 64 bits", "below -2^63", "5000 digits"]
+)
+async def test_huge_integers_in_a_body_are_echoed_safely(client, strict_json, steps):
+    """Found by schemathesis: a 422 echoing an integer beyond 64 bits could not be written (orjson) -> 500."""
+    body = json.dumps(small_train(steps=0)).replace('"steps": 0', f'"steps": {steps}').encode()
+    r = await client.post(f"{API}/train", content=body, headers={"content-type": "application/json"})
+    assert r.status_code in (400, 422), r.text[:300]
+    assert_error(r, strict_json, r.status_code)
