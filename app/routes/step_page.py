@@ -26,6 +26,7 @@ from ..templating import templates
 from ..views.format import text
 from ..views.forms import optimizer_form, optimizer_from_form
 from ..views.step import View, edited_spec, records, stage
+from .api import check_limits
 
 router = APIRouter(include_in_schema=False)
 
@@ -154,7 +155,9 @@ def resolve_spec(spec: str | None, preset: str | None) -> tuple[Experiment, str 
     """The experiment a URL names (token, else preset, else the notes' example), and an error message if any."""
     if spec:
         try:
-            return Experiment.from_token(spec), None
+            experiment = check_limits(Experiment.from_token(spec))
+            prepare(experiment)  # data and network must fit each other
+            return experiment, None
         except ValueError as exc:
             return experiment_from_dict(PRESETS_BY_ID[DEFAULT_PRESET]["spec"]), f"The link's spec is not valid ({exc})."
     if preset and preset in PRESETS_BY_ID:
@@ -415,7 +418,7 @@ async def apply_settings(request: Request):
     except ValueError:
         current = None
     try:
-        experiment = experiment_from_dict(spec_from_form(form, current))
+        experiment = check_limits(experiment_from_dict(spec_from_form(form, current)))
         horizon = form.get("horizon") or None
         T, _ = bounded_horizon(experiment, int(horizon) if horizon and str(horizon).isdigit() else None)
         prepare(experiment)
@@ -453,7 +456,7 @@ async def edit_parameter(request: Request):
 
 
 def _record_for(spec: str, t: int):
-    experiment = Experiment.from_token(spec)
+    experiment = check_limits(Experiment.from_token(spec))
     T, _ = bounded_horizon(experiment, max(t, 1))
     if t > T:
         raise ValueError(f"t: at most {T} for this network and data")

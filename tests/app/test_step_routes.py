@@ -92,3 +92,18 @@ def test_note_002_checks_point_at_real_phases():
     assert {c["phase"] for c in NOTE_002} <= slugs
     # The README's known slip is among them: sigma'(0.1), sigma'(0.3) printed as 0.247, 0.241.
     assert any(c["printed"] == [0.247, 0.241] for c in NOTE_002)
+
+
+async def test_server_limits_apply_to_a_links_token(client):
+    wide = experiment_from_dict(
+        {
+            "network": {"layers": [2, 300, 1], "activations": ["relu", "sigmoid"], "loss": "bce"},
+            "data": {"dataset": "xor"},
+            "optimizer": {"name": "sgd", "lr": 0.1},
+        }
+    ).to_token()
+    r = await client.get("/step", params={"spec": wide})
+    assert r.status_code == 200 and "at most 256 units per layer" in r.text
+    assert spec_field(r.text) == token_of("notes-2-2-1")
+    r = await client.get("/step/export.csv", params={"spec": wide, "t": 0})
+    assert r.status_code == 422
