@@ -466,3 +466,15 @@ async def test_surface_pca_is_the_landscape_the_page_draws(client, strict_json):
     assert all(path[0] == [0.0, 0.0] for path in strict_json(r.text)["paths"])  # the slice is centred on theta_0 too
     r = await client.post("/api/v1/surface", json={"spec": body, "kind": "pca", "steps": 0})
     assert r.status_code == 422 and "steps" in r.text
+
+
+def test_the_default_race_teaches_what_the_notes_say():
+    """Momentum (both forms) and Adam end far below plain SGD; the two momentum forms, one rule with lr rescaled,
+    end within 5% of each other; nobody diverges."""
+    from app.views import race as rv
+
+    spec = experiment_from_dict(rv.race_spec(rv.DEFAULT_PROBLEM, rv.DEFAULT_RACE))
+    sgd, torch_momentum, notes_momentum, adam = (h.loss[-1] for h in experiment.train(spec, rv.DEFAULT_STEPS))
+    assert max(torch_momentum, notes_momentum, adam) < sgd / 5
+    assert abs(torch_momentum - notes_momentum) < 0.05 * torch_momentum
+    assert all(h.diverged_at is None for h in experiment.train(spec, rv.DEFAULT_STEPS))
