@@ -235,6 +235,10 @@ def race_stream(prep, steps, contestants, surface_resolution, boundary, boundary
         grid = boundary_resolution**2
         est.add("snapshots", memory=frames * P * ARRAY_BYTES, work=forward_work(prep, frames, grid))
         est.add("boundary_resolution", response=frames * grid * INT_BYTES)
+    # the stream writes its events through json.dumps (not orjson): about three times the work per byte
+    est.add("steps", work=2 * SERIALIZE_PER_BYTE * est.response.get("steps", 0))
+    if boundary:
+        est.add("boundary_resolution", work=2 * SERIALIZE_PER_BYTE * est.response.get("boundary_resolution", 0))
     return est
 
 

@@ -98,10 +98,17 @@ def surface(net, k=1, steps=0, resolution=None):
     return body
 
 
-def stream(net, k=8, surface=41):
+def stream(net, k=8, surface=41, snapshots=26, boundary=32):
+    """The race page's defaults: a 41^2 surface, 26 boundary frames of 32^2 per contestant."""
     return lambda x: (
         "/api/v1/race/stream",
-        {**spec(net, EIGHT[:k]), "steps": x, "snapshots": 60, "boundary_resolution": 64, "surface_resolution": surface},
+        {
+            **spec(net, EIGHT[:k]),
+            "steps": x,
+            "snapshots": snapshots,
+            "boundary_resolution": boundary,
+            "surface_resolution": surface,
+        },
     )
 
 
@@ -140,6 +147,7 @@ CASES = [
     ("surface", surface("digits 64-128-64-10"), "resolution", 5, S.max_surface_resolution),
     ("surface", surface("2-256x8-1 n=2000"), "resolution", 5, S.max_surface_resolution),
     ("race/stream", stream("spiral 2-8-8-1 n=200"), "steps", 1, S.max_steps),
+    ("race/stream", stream("spiral 2-8-8-1 n=200", snapshots=60, boundary=64), "steps", 1, S.max_steps),
     ("race/stream", stream("spiral 2-8-8-1 n=2000", surface=31), "steps", 1, S.max_steps),
     ("race/stream", stream("digits 64-128-64-10", surface=21), "steps", 1, S.max_steps),
     ("race/stream", stream("2-256x8-1 n=2000", 2, surface=9), "steps", 1, S.max_steps),
@@ -148,6 +156,22 @@ CASES = [
     ("activations-grid", grid("2-256x8-1 n=2000", "packed"), "resolution", 5, 100),
     ("function-race", function_race(), "steps", 1, S.max_steps),
 ]
+
+
+def describe(body: dict) -> str:
+    """The network, rows and contestants of a request, for the table."""
+    spec = body.get("spec", body)
+    if "network" not in spec:
+        return f"{body.get('problem')} K={len(body.get('optimizers', []))}"
+    layers = spec["network"]["layers"]
+    hidden = layers[1:-1]
+    if len(hidden) >= 3 and len(set(hidden)) == 1:
+        net = f"{layers[0]}-{hidden[0]}x{len(hidden)}-{layers[-1]}"
+    else:
+        net = "-".join(map(str, layers))
+    rows = spec["data"].get("n", spec["data"]["dataset"])
+    k = len(spec.get("optimizers", [])) or 1
+    return f"{net} n={rows} K={k}"
 
 
 async def accepted(client, path: str, body: dict) -> cost.Estimate | None:
@@ -209,23 +233,22 @@ async def main(argv=None):
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=True)
     print(f"limits: max_work {S.max_work:.3g} units, answers <= {S.max_response_bytes:,} bytes")
     print(
-        f"{'endpoint':18s} {'case':24s} {'field':>18s} {'max':>6s} {'est. units':>11s} {'wall s':>7s} "
+        f"{'endpoint':18s} {'case':28s} {'field':>18s} {'max':>6s} {'est. units':>11s} {'wall s':>7s} "
         f"{'cpu s':>6s} {'ns/unit':>8s} {'bytes':>11s} {'est. bytes':>11s}"
     )
     async with httpx.AsyncClient(transport=transport, base_url="http://calibrate", timeout=600) as client:
         for name, build, field, lo, hi in CASES:
             if only and name not in only:
                 continue
-            label = build.__closure__[0].cell_contents if build.__closure__ else ""
-            label = label if isinstance(label, str) else ""
+            label = describe(build(lo)[1])
             x, est = await largest(client, build, lo, hi)
             if x is None:
-                print(f"{name:18s} {label:24s} {field:>18s} {'none':>6s}   refused at the smallest value")
+                print(f"{name:18s} {label:28s} {field:>18s} {'none':>6s}   refused at the smallest value")
                 continue
             wall, cpu, size, status = await timed(client, *build(x), args.runs)
             ratio = cpu * 1e9 / est.total_work
             print(
-                f"{name:18s} {label:24s} {field:>18s} {x:6d} {est.total_work:11.3g} "
+                f"{name:18s} {label:28s} {field:>18s} {x:6d} {est.total_work:11.3g} "
                 f"{wall:7.2f} {cpu:6.2f} {ratio:8.2f} "
                 f"{size:11,d} {est.total_response:11,.0f}" + ("" if status == 200 else f"  status {status}"),
                 flush=True,
