@@ -33,10 +33,16 @@ def _default(value):
     return str(value)
 
 
+INT64 = (-(2**63), 2**64 - 1)  # orjson writes integers in this range (uint64 above int64's)
+
+
 def _native(value):
-    """`value` with every array orjson refuses outright (byte-swapped ones) converted; dicts and lists rebuilt."""
+    """`value` with what orjson refuses outright instead of asking _default converted: byte-swapped arrays, and
+    integers beyond 64 bits (as their decimal text, a JSON number of any size via orjson.Fragment)."""
     if isinstance(value, np.ndarray):
         return _default(value) if not value.dtype.isnative else value
+    if isinstance(value, int) and not isinstance(value, bool) and not INT64[0] <= value <= INT64[1]:
+        return orjson.Fragment(str(value).encode())
     if isinstance(value, dict):
         return {k: _native(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -48,7 +54,7 @@ def dumps(value) -> bytes:
     """Strict JSON bytes of `value` (NaN/Inf -> null, NumPy arrays as nested lists, no spaces)."""
     try:
         return orjson.dumps(value, default=_default, option=OPTIONS)
-    except TypeError:  # orjson raises on a byte-swapped array instead of asking _default: convert those, retry once
+    except TypeError:  # a byte-swapped array or an integer beyond 64 bits: orjson raises; convert those, retry once
         return orjson.dumps(_native(value), default=_default, option=OPTIONS)
 
 

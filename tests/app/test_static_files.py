@@ -112,5 +112,8 @@ def test_serialize_strict_json_nan_inf_null_any_layout():
     assert back["scalars"] == [None, 3, True, None, 0.5]
     assert back["bytes"] == "ab\ufffd" and back["1"] == "key"
     assert clean(payload)["transposed"] == back["transposed"] and clean(float("inf")) is None
+    # integers beyond 64 bits (a client's echoed input): orjson refuses them, dumps writes them exactly
+    huge = {"n": 10**30, "m": [-(2**70), 2**64 - 1], "ok": np.int64(-(2**63))}
+    assert json.loads(dumps(huge)) == {"n": 10**30, "m": [-(2**70), 2**64 - 1], "ok": -(2**63)}
     r = get("/api/v1/datasets")
     assert r.status_code == 200 and r.headers["content-type"] == "application/json"
