@@ -44,9 +44,10 @@ MAX_PREFIXES = 16  # contestant field prefixes c0_ .. c15_ a form may carry (at 
 
 
 # ---- the spec of a race, and its bounds ------------------------------------------------------------------------------
-def check_race(spec: Experiment, steps: int) -> None:
+def check_race(spec: Experiment, steps: int) -> bool:
     """2..max contestants, 1..max steps, and the work bounded by the cost model (a race of the API's size plus the
-    landscape grid and the recorded state)."""
+    landscape grid and the recorded state). True if the decision boundaries fit in the budget too (two-input
+    binary classifiers); a race that fits only without them runs without them."""
     S = get_settings()
     if not 2 <= len(spec.optimizers) <= S.max_contestants:
         raise ValueError(f"optimizers: a race needs 2 to {S.max_contestants} contestants")
@@ -65,6 +66,16 @@ def check_race(spec: Experiment, steps: int) -> None:
     # the playback frames' standings as text, and the landscape's paths
     est.add("steps", response=len(rv.frame_steps(steps)) * len(spec.optimizers) * 60)
     est.enforce()
+    if not rv.has_boundary(spec):
+        return False
+    pictures = len(spec.optimizers) * rv.BOUNDARY_SNAPSHOTS  # P(class 1) on a grid, per contestant and snapshot
+    est.add("steps", work=cost.forward_work(prep, pictures, rv.BOUNDARY_RESOLUTION**2))
+    est.response["steps"] = est.response.get("steps", 0.0) + pictures * rv.BOUNDARY_RESOLUTION**2 * 1.4
+    try:
+        est.enforce()
+    except BudgetError:
+        return False
+    return True
 
 
 def spec_from_token(token: str) -> Experiment:
@@ -145,6 +156,7 @@ def race_context(spec: Experiment, steps: int) -> dict:
         "quantities": [(q, rv.STATE_TITLES.get(q, q)) for q in quantities],
         "classify": prep.classify,
         "has_test": m_test > 0,
+        "boundary": rv.has_boundary(spec),
         "loss_title": rv.LOSS_TITLES.get(prep.net.loss, prep.net.loss),
         "data_text": f"{prep.X.shape[0]} training rows"
         + (f", {m_test} test rows" if m_test else ", no test set (every row trains)"),
@@ -281,7 +293,7 @@ def race_events(request: Request, spec: str, steps: int):
     """The race as server-sent events: `status` and `standings` (HTML) per chunk, `race` (the playback data as a
     JSON block), then `done`; a failure is an `error` event, then `done`."""
     race_spec_ = spec_from_token(spec)
-    check_race(race_spec_, steps)
+    with_boundary = check_race(race_spec_, steps)
     prep = experiment.prepare(race_spec_)
     table = {
         "cards": rv.cards(race_spec_),
@@ -307,7 +319,10 @@ def race_events(request: Request, spec: str, steps: int):
             yield _sse("standings", _block("standings", {"standings": data["standings"][-1], **table}))
             yield _sse("race", _json_block("race-json", data))
             yield _sse("status", _block("status", {"done": steps, "steps": steps, "phase": "landscape"}))
-            yield _sse("landscape", _json_block("landscape-json", rv.landscape(result, rv.RESOLUTION)))
+            land = rv.landscape(result, rv.RESOLUTION)
+            # two-input binary classifiers, when the work budget allows; else None
+            land["boundary"] = rv.boundary(result) if with_boundary else None
+            yield _sse("landscape", _json_block("landscape-json", land))
             elapsed = time.perf_counter() - started
             yield _sse("status", _block("status", {"done": steps, "steps": steps, "phase": "done", "elapsed": elapsed}))
         except Exception as exc:  # the status line is gone: report in the stream and log it

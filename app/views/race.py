@@ -14,9 +14,11 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from engine import experiment, surfaces
+from engine.backprop import predict
 from engine.divergence import FACTOR as DIVERGENCE_FACTOR
 from engine.gradcheck import parameter_names
 from engine.initializers import INITIALIZERS
+from engine.network import Params
 from engine.optimizers import OPTIMIZERS, Optimizer
 from engine.presets import PRESETS_BY_ID
 from engine.spec import Experiment, experiment_from_dict
@@ -497,6 +499,52 @@ def _colour_ticks(lo: float, hi: float, log: bool) -> list[float]:
         ticks = [t for t in ticks if lo <= t <= hi]
         return ticks if len(ticks) >= 2 else [lo, hi]
     return list(np.linspace(lo, hi, 5))
+
+
+# ---- decision boundaries (two-input binary classifiers) ----------------------------------------------------------
+
+BOUNDARY_RESOLUTION = 40
+BOUNDARY_SNAPSHOTS = 21
+
+
+def has_boundary(spec: Experiment) -> bool:
+    prep = experiment.prepare(spec)
+    return prep.net.layers[0] == 2 and not spec.data.features and prep.data.info.task == "binary"
+
+
+def boundary(result: RaceResult) -> dict | None:
+    """P(class 1) in whole percent on a grid over the data, for each contestant at evenly spaced steps (the paths'
+    kept theta), as uint8 in base64 (255 = no value: the run had diverged); None unless a two-input binary task."""
+    spec = result.spec
+    if not has_boundary(spec):
+        return None
+    prep = experiment.prepare(spec)
+    R, K = BOUNDARY_RESOLUTION, len(spec.optimizers)
+    wanted = np.unique(np.rint(np.linspace(0, result.steps, BOUNDARY_SNAPSHOTS)).astype(int))
+    rows = np.unique(np.clip(np.searchsorted(result.path_steps, wanted, side="right") - 1, 0, None))
+    lo, hi = prep.X.min(axis=0), prep.X.max(axis=0)
+    pad = 0.1 * (hi - lo) + 1e-9
+    xs = np.linspace(lo[0] - pad[0], hi[0] + pad[0], R)
+    ys = np.linspace(lo[1] - pad[1], hi[1] + pad[1], R)
+    grid = np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2)  # row r of the picture is ys[r]
+    z = np.full((K, len(rows), R * R), 255, dtype=np.uint8)
+    with np.errstate(all="ignore"):
+        for k in range(K):
+            for s, r in enumerate(rows):
+                theta = result.paths[k, r]
+                if np.all(np.isfinite(theta)):
+                    p = predict(prep.net, Params.from_flat(prep.net, theta), grid)[:, 0]
+                    z[k, s] = np.where(np.isfinite(p), np.rint(100 * np.clip(p, 0, 1)), 255).astype(np.uint8)
+    return {
+        "x": [float(xs[0]), float(xs[-1])],
+        "y": [float(ys[0]), float(ys[-1])],
+        "resolution": R,
+        "steps": result.path_steps[rows],
+        "step_text": [f"at step {int(t)}" for t in result.path_steps[rows]],
+        "z": base64.b64encode(z.tobytes()).decode(),
+        "points": prep.X,
+        "labels": prep.Y[:, 0].astype(int),
+    }
 
 
 # ---- standings and the page's data -----------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import { bindKeys } from "./keys.js";
 import * as url from "./url.js";
 import { isPresent } from "./present.js";
 import { download } from "./files.js";
+import { CLASSES, divergingTable } from "./colors.js";
 
 const FPS = 30;                  // frames per second at 1x
 const $ = (id) => document.getElementById(id);
@@ -205,6 +206,8 @@ function placeHeads(rows) {
 /** The landscape arrives after the curves (the server computes it while the page draws them). */
 function setLandscape(L) {
   race.landscape = L;
+  if (L.boundary) L.boundary.bytes = Uint8Array.from(atob(L.boundary.z), (ch) => ch.charCodeAt(0));
+  boundaryShown.s = -1;
   // for each frame: how many path rows (steps <= the frame's step) are drawn
   const ps = L.path_steps;
   let r = 0;
@@ -212,6 +215,51 @@ function setLandscape(L) {
   $("landscape-caption").textContent = isPresent() ? L.caption_short : L.caption;
   $("landscape-range").textContent = L.range_text;
   return drawLandscape();
+}
+
+// ---- decision boundaries: P(class 1) pictures, drawn into canvases only when the snapshot changes ------------------
+const PROBABILITY = divergingTable(101, true);  // 0..100 % -> pale blue .. pale vermillion (points drawn on top)
+const boundaryShown = { s: -1 };
+
+function drawBoundary(t) {
+  const B = race.landscape && race.landscape.boundary;
+  const card = $("boundary-card");
+  if (!card || !race.landscape) return;  // the boundaries come with the landscape
+  if (!B) { card.hidden = true; return; }
+  card.hidden = false;
+  let s = 0;
+  while (s + 1 < B.steps.length && B.steps[s + 1] <= t) s++;
+  if (s === boundaryShown.s) return;
+  boundaryShown.s = s;
+  $("boundary-step").textContent = B.step_text[s];
+  const R = B.resolution, picture = document.createElement("canvas");
+  picture.width = R; picture.height = R;
+  const pctx = picture.getContext("2d"), image = pctx.createImageData(R, R);
+  for (const canvas of document.querySelectorAll("#boundary-card canvas")) {
+    const k = Number(canvas.dataset.k), base = (k * B.steps.length + s) * R * R;
+    for (let r = 0; r < R; r++) {
+      for (let c = 0; c < R; c++) {
+        const v = B.bytes[base + r * R + c], o = ((R - 1 - r) * R + c) * 4;  // grid row 0 is the lowest y
+        if (v === 255) { image.data[o] = image.data[o + 1] = image.data[o + 2] = 255; }
+        else { image.data[o] = PROBABILITY[3 * v]; image.data[o + 1] = PROBABILITY[3 * v + 1]; image.data[o + 2] = PROBABILITY[3 * v + 2]; }
+        image.data[o + 3] = 255;
+      }
+    }
+    pctx.putImageData(image, 0, 0);
+    const ctx = canvas.getContext("2d"), W = canvas.width, H = canvas.height;
+    ctx.imageSmoothingEnabled = true;
+    ctx.drawImage(picture, 0, 0, W, H);
+    const [x0, x1] = B.x, [y0, y1] = B.y;
+    ctx.lineWidth = 1;
+    ctx.strokeStyle = "#fff";
+    B.points.forEach(([x, y], i) => {
+      ctx.beginPath();
+      ctx.arc(((x - x0) / (x1 - x0)) * W, (1 - (y - y0) / (y1 - y0)) * H, 3, 0, 2 * Math.PI);
+      ctx.fillStyle = CLASSES[B.labels[i]] || "#000";
+      ctx.fill();
+      ctx.stroke();
+    });
+  }
 }
 
 function drawLandscape() {
@@ -273,6 +321,7 @@ function setFrame(i, { full = false } = {}) {
   if (a) placeLine($("state-playhead"), a, a.x(t1));
   cost.state += performance.now() - c; c = performance.now();
   showStandings(i);
+  drawBoundary(t1);
   cost.standings += performance.now() - c;
   player.redraws++;
   const block = $("race-block");

@@ -347,6 +347,17 @@ async def test_events_stream_status_standings_and_the_race(client):
     path_losses = [v for row in data["loss"] for v in row if v is not None]
     lo = min(path_losses)
     assert (10 ** land["zmin"] if land["log"] else land["zmin"]) <= lo * (1 + 1e-9)
+    # the decision boundaries of a two-input binary classifier: P(class 1) in percent, the engine's prediction
+    b = land["boundary"]
+    R, S = b["resolution"], len(b["steps"])
+    z = np.frombuffer(base64.b64decode(b["z"]), dtype=np.uint8).reshape(2, S, R, R)
+    assert b["steps"][0] == 0 and b["steps"][-1] == 40 and z.max() <= 100
+    from engine.backprop import predict
+
+    prep = experiment.prepare(spec)
+    xs, ys = np.linspace(*b["x"], R), np.linspace(*b["y"], R)
+    p = predict(prep.net, prep.params0, np.array([[xs[5], ys[9]]]))[0, 0]
+    assert z[1, 0, 9, 5] == round(100 * p)  # theta_0, row = y, column = x
     # every weight's optimizer state is in the block: g, the update, and Adam's m, v, m_hat, v_hat
     assert set(data["state"][1]) == {"g", "update", "m", "v", "m_hat", "v_hat"}
     P = len(data["parameter_names"])

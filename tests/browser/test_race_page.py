@@ -103,6 +103,13 @@ def test_playback_moves_forward_and_scrubbing_goes_back(page, live_server, conso
     wait_until(page, "document.getElementById('race-block').dataset.frame === '3'")
     heads = page.evaluate("[...document.querySelectorAll('#paths-heads .head')].filter((d) => !d.hidden).length")
     assert heads == 4
+    # the decision boundaries follow the playhead: one picture per contestant, drawn (not blank)
+    assert page.inner_text("[data-testid=boundary-step]") == "at step 0"
+    colours = page.evaluate(
+        """[...document.querySelectorAll('#boundary-card canvas')].map((c) =>
+             new Set(Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)).size)"""
+    )
+    assert len(colours) == 4 and min(colours) > 10
     assert console_errors == []
 
 
