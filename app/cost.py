@@ -129,6 +129,7 @@ ADVICE = {
     "snapshots": "ask for fewer snapshots, or race fewer optimizers on a smaller network",
     "max_params": "check fewer parameters (max_params), or use fewer rows",
     "since": "ask for a shorter history",
+    "samples": "ask for fewer samples",
 }
 
 
@@ -186,14 +187,20 @@ def train_or_race(prep, steps: int, contestants: int) -> Estimate:
     return est
 
 
-def step_record(prep, t: int, batch_rows: int) -> Estimate:
+def step_record(prep, t: int, batch_rows: int, shown_rows: int | None = None) -> Estimate:
     """POST /step: t steps to reach theta_t (cold), the reference backprop on the batch, the full objective, and a
-    record of theta-shaped arrays (before, after, update, gradient, optimizer state) and per-sample values."""
+    record of theta-shaped arrays (before, after, update, gradient, optimizer state) and per-sample values (in the
+    answer: only the `shown_rows` samples asked for, when fewer)."""
     net = prep.net
+
+    def numbers(rows):
+        return 12 * net.n_params + 4 * rows * units_of(net) + rows * (net.layers[0] + net.layers[-1] + 2)
+
+    shown = batch_rows if shown_rows is None else min(shown_rows, batch_rows)
     est = training(prep, t + 1, 1, "t")
     est.add("network.layers", work=forward_work(prep, 3, batch_rows) + forward_work(prep, 1, rows_of(prep)))
-    numbers = 12 * net.n_params + 4 * batch_rows * units_of(net) + batch_rows * (net.layers[0] + net.layers[-1] + 2)
-    est.add("network.layers", response=numbers * FLOAT_BYTES, memory=numbers * ARRAY_BYTES * 2)
+    est.add("network.layers", memory=numbers(batch_rows) * ARRAY_BYTES * 2)
+    est.add("samples" if shown < batch_rows else "network.layers", response=numbers(shown) * FLOAT_BYTES)
     return est
 
 

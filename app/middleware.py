@@ -20,6 +20,7 @@ One pure-ASGI middleware (outermost), so it sees every response, streamed or not
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import json
 import logging
@@ -210,7 +211,8 @@ class Guard:
         try:
             task = asyncio.ensure_future(self.app(inner, receive_guarded, guarded_send))
             # the engine stops itself at the deadline; this is the net for work that does not check in time
-            done, _ = await asyncio.wait({task}, timeout=settings.request_timeout + 2.0)
+            # (a download of a static file or a page to a slow client is not cut short: only computations)
+            done, _ = await asyncio.wait({task}, timeout=settings.request_timeout + 2.0 if compute else None)
             if not done:
                 budget.cancel()
                 if not state["started"]:
@@ -219,7 +221,8 @@ class Guard:
                     )
                     await respond(_start(504, body), body)
                 state["done"] = True
-                await task  # the slot is held until the work has really stopped
+                with contextlib.suppress(Exception):  # answered already; the app's own error is of no use now
+                    await task  # the slot is held until the work has really stopped
             else:
                 task.result()
         finally:

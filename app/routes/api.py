@@ -127,7 +127,8 @@ def step(body: StepRequest):
     spec = resolve(body)
     prep = prepare(spec)
     batch = spec.optimizers[body.contestant].batch_size or prep.X.shape[0]
-    cost.step_record(prep, body.t, min(batch, prep.X.shape[0])).enforce()
+    shown = None if body.samples is None else len(body.samples)
+    cost.step_record(prep, body.t, min(batch, prep.X.shape[0]), shown).enforce()
     record = step_record(spec, body.t, body.contestant, cache)
     payload = payloads.select_step(payloads.step_payload(spec, prep, body.contestant, record), body.samples, body.parts)
     return json_response({**payload, **ids(spec)})
