@@ -25,6 +25,7 @@ import hashlib
 import json
 import logging
 import re
+import sys
 import time
 import uuid
 import zlib
@@ -126,6 +127,8 @@ class Guard:
         self.line: deque = deque()  # futures of requests waiting for a slot, first come first served
         self.started = time.monotonic()
         install_log_filter()
+        # The event loop (probes, static files, queueing) needs the GIL back quickly from computing threads.
+        sys.setswitchinterval(get_settings().gil_switch_interval)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":

@@ -31,6 +31,7 @@ class Settings(BaseSettings):
     queue_timeout: float = 5.0  # seconds a request waits in line before it gets the 503
     retry_after: int = 1  # seconds, in the Retry-After header of that 503
     request_timeout: float = 20.0  # seconds (10x the ~2 s an accepted request takes); then the work stops: a 504
+    gil_switch_interval: float = 0.001  # s; Python's default 0.005 lets computing threads starve the event loop
     shutdown_timeout: float = 10.0  # seconds a stopping worker waits for requests in flight
     # ---- the checkpoint cache of each worker (engine.experiment.CheckpointCache)
     checkpoint_cache_bytes: int = 64 << 20
