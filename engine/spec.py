@@ -8,6 +8,7 @@ import hashlib
 import json
 import zlib
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 
 from .datasets import DATASETS, FEATURES
 from .initializers import INITIALIZERS
@@ -101,17 +102,26 @@ class Experiment:
         return _lists(d)
 
     def canonical_json(self) -> str:
+        return self._canonical
+
+    # The spec is frozen, so its canonical JSON, id and token are computed once (a request asks for them often).
+    @cached_property
+    def _canonical(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
 
-    @property
+    @cached_property
     def id(self) -> str:
         """A short hash of the canonical spec: equal specs, equal ids, on any machine."""
         return hashlib.sha256(self.canonical_json().encode()).hexdigest()[:16]
 
-    def to_token(self) -> str:
-        """The spec compressed into a URL-safe token for the query string."""
+    @cached_property
+    def _token(self) -> str:
         packed = zlib.compress(self.canonical_json().encode(), 9)
         return base64.urlsafe_b64encode(packed).decode().rstrip("=")
+
+    def to_token(self) -> str:
+        """The spec compressed into a URL-safe token for the query string."""
+        return self._token
 
     @staticmethod
     def from_token(token: str) -> "Experiment":

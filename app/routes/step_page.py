@@ -3,6 +3,7 @@
 import csv
 import io
 from dataclasses import replace
+from functools import cache
 from urllib.parse import parse_qsl
 
 import numpy as np
@@ -19,6 +20,7 @@ from engine.optimizers import OPTIMIZERS
 from engine.presets import NOTES_B2, NOTES_W1, PRESETS, PRESETS_BY_ID
 from engine.spec import Experiment, experiment_from_dict
 
+from .. import cost
 from ..payloads import step_payload
 from ..serialize import dumps
 from ..settings import get_settings
@@ -105,8 +107,9 @@ def preset_token(preset_id: str) -> str:
     return experiment_from_dict(PRESETS_BY_ID[preset_id]["spec"]).to_token()
 
 
+@cache
 def presets_info() -> list[dict]:
-    """Each preset's id, title, timeline length and URL token (the toolbar's picker)."""
+    """Each preset's id, title, timeline length and URL token (the toolbar's picker; computed once)."""
     out = []
     for p in PRESETS:
         spec = experiment_from_dict(p["spec"])
@@ -203,8 +206,7 @@ def bounded_horizon(experiment: Experiment, T: int | None) -> tuple[int, str | N
     s = get_settings()
     T = horizon_of(experiment) if T is None else T
     T = max(1, min(int(T), s.max_steps))
-    prep = prepare(experiment)
-    per_step = 150_000 + prep.X.shape[0] * prep.net.n_params * 6
+    per_step = cost.step_work(prepare(experiment), 1)  # the one cost model (app/cost.py)
     if T * per_step > s.max_work:
         cut = max(1, int(s.max_work // per_step))
         return (
