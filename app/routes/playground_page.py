@@ -20,6 +20,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from engine import divergence
 from engine import export as exporter
 from engine.backprop import forward
 from engine.csvdata import parse_points, to_csv
@@ -492,7 +493,10 @@ def activations_grid(body: GridRequest):
         "text": shown(prep, spec, body.t, now),
         "dropout": drop,
         "mode": body.mode,
-        "diverged": not bool(np.all(np.isfinite(checkpoint.theta))),
+        # the engine's one divergence rule (engine/divergence.py), and the sentence the page shows for it
+        "diverged": not bool(np.all(np.isfinite(checkpoint.theta)))
+        or (checkpoint.start_loss is not None and bool(divergence.is_diverged(now["loss"], checkpoint.start_loss[0]))),
+        "divergence_rule": divergence.describe(),
     }
     if images:
         payload.update(neurons=[], output=None, sample=sample_payload(prep, spec, params, body.sample))

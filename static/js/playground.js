@@ -99,7 +99,7 @@ async function play() {
     perf.updates += 1;
     perf.last = performance.now();
     if (res.diverged || run.divergedAt !== null) {
-      status(`Diverged at step ${run.divergedAt ?? res.t}: the loss is no longer finite. Lower η or reset.`, true);
+      status(`Diverged at step ${run.divergedAt ?? res.t}: ${res.divergence_rule}. Lower η or reset.`, true);
       break;
     }
   }

@@ -577,3 +577,23 @@ def test_endpoints_are_in_the_openapi_schema_and_the_page_is_not():
     paths = call("GET", "/openapi.json").json()["paths"]
     assert {"/api/v1/activations-grid", "/api/v1/csv-points", "/api/v1/export"} <= set(paths)
     assert "/playground" not in paths and "/playground/settings" not in paths
+
+
+def test_grid_flags_divergence_by_the_engine_rule():
+    """A loss 100x its start is diverged on /playground as on every other run (engine/divergence.py), with finite
+    weights; a sound run is not flagged."""
+    wild = with_(SPIRAL, optimizer__name="sgd", optimizer__lr=100.0, optimizer__batch_size=None)
+    wild["network"] = {
+        **wild["network"],
+        "layers": [1, 8, 8, 1],
+        "activations": ["relu", "relu", "linear"],
+        "loss": "mse",
+    }
+    wild["data"] = {**wild["data"], "dataset": "sine", "features": ["x1"]}
+    r = grid(wild, t=1, since=0, resolution=10, neuron_resolution=5)  # finite weights, loss ~5e7
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["diverged"] is True, body["metrics"]
+    assert "100" in body["divergence_rule"]
+    sound = grid(SPIRAL, t=3, since=0, resolution=10, neuron_resolution=5).json()
+    assert sound["diverged"] is False
