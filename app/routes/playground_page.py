@@ -84,8 +84,12 @@ def playground(
         except ValueError as exc:
             notice = f"The link's spec could not be used ({exc}); these are the default settings."
     ctx = page_context(s)
+    # a link whose spec cannot be used still opens the default settings, with the reason, under a 4xx status
     return templates.TemplateResponse(
-        request, "playground.html", {"page": "playground", "present": bool(present), "t": t, "notice": notice, **ctx}
+        request,
+        "playground.html",
+        {"page": "playground", "present": bool(present), "t": t, "notice": notice, **ctx},
+        status_code=422 if notice else 200,
     )
 
 

@@ -273,7 +273,10 @@ def step_page(
     ctx |= {"page": "step", "present": bool(present), "presets": presets_info(), "error": error or budget_error}
     if is_fragment(request):
         return templates.TemplateResponse(request, "step.html", ctx, block_name="stage", headers=FRAGMENT_HEADERS)
-    return templates.TemplateResponse(request, "step.html", {**ctx, **panel_context(experiment), "horizon": T})
+    # a link whose spec does not decode still opens the notes' example, with the reason, under a 4xx status
+    return templates.TemplateResponse(
+        request, "step.html", {**ctx, **panel_context(experiment), "horizon": T}, status_code=422 if error else 200
+    )
 
 
 @router.get("/step/panel")

@@ -520,7 +520,7 @@ def test_a_shared_link_restores_the_settings_and_a_bad_one_says_so():
     assert run_of(html)["token"] == token and 'data-t="5"' in html
     assert 'value="gaussians3" data-testid="dataset-gaussians3" checked' in html
     bad = call("GET", "/playground?spec=notatoken123")
-    assert bad.status_code == 200 and 'data-testid="notice"' in bad.text
+    assert bad.status_code == 422 and 'data-testid="notice"' in bad.text  # 4xx, and the page still opens
 
 
 def test_links_from_before_spec_tokens_still_open_their_experiment():

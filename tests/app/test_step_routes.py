@@ -52,7 +52,7 @@ async def test_shared_links_keep_working(client):
 
 async def test_a_bad_token_falls_back_with_a_message(client):
     r = await client.get("/step", params={"spec": "not-a-real-token"})
-    assert r.status_code == 200
+    assert r.status_code == 422  # a 4xx naming the problem, and the page still opens
     assert "not valid" in r.text
     assert spec_field(r.text) == token_of("notes-2-2-1")
 
@@ -103,7 +103,7 @@ async def test_server_limits_apply_to_a_links_token(client):
         }
     ).to_token()
     r = await client.get("/step", params={"spec": wide})
-    assert r.status_code == 200 and "at most 256 units per layer" in r.text
+    assert r.status_code == 422 and "at most 256 units per layer" in r.text
     assert spec_field(r.text) == token_of("notes-2-2-1")
     r = await client.get("/step/export.csv", params={"spec": wide, "t": 0})
     assert r.status_code == 422
