@@ -27,8 +27,9 @@ class Settings(BaseSettings):
     max_memory_bytes: int = 200_000_000  # memory a request holds besides its answer (paths, snapshots, grids)
     # ---- a worker under load
     max_concurrent: int = 3  # compute requests running at once per worker; more wait in a bounded line
-    max_queued: int = 64  # requests waiting for a slot; beyond, a fast 503 with Retry-After
-    queue_timeout: float = 5.0  # seconds a request waits in line before it gets the 503
+    # a class of 300 opening /step at once waits in line (a page costs ~20 ms) instead of being turned away
+    max_queued: int = 512  # requests waiting for a slot; beyond, a fast 503 with Retry-After
+    queue_timeout: float = 10.0  # seconds a request waits in line before it gets the 503
     retry_after: int = 1  # seconds, in the Retry-After header of that 503
     request_timeout: float = 20.0  # seconds (10x the ~2 s an accepted request takes); then the work stops: a 504
     gil_switch_interval: float = 0.001  # s; Python's default 0.005 lets computing threads starve the event loop
