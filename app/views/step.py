@@ -430,7 +430,8 @@ def values_table(view: View, rec: StepRecord, net, phase: eqs.Phase) -> dict:
 
 
 def parameters(net, limit: int | None = None) -> list[tuple[str, int, int, int | None]]:
-    """(name, layer, j, k) of the first `limit` parameters in theta's flat order (W^1 rows, b^1, W^2, ...)."""
+    """(name, layer, j, k) of the first `limit` parameters in theta's flat order (Params.flat: each row j of
+    [W^l | b^l] in turn, so w^l_j1 .. w^l_jn then b^l_j)."""
 
     def names():
         for l in range(1, net.depth + 1):
@@ -438,7 +439,6 @@ def parameters(net, limit: int | None = None) -> list[tuple[str, int, int, int |
             for j in range(n_out):
                 for k in range(n_in):
                     yield (f"w{l}.{j + 1}.{k + 1}", l, j, k)
-            for j in range(n_out):
                 yield (f"b{l}.{j + 1}", l, j, None)
 
     return list(itertools.islice(names(), limit))
@@ -451,10 +451,9 @@ def _flat_index(net, name: str) -> int:
     offset = 0
     for l in range(1, idx[0]):
         offset += net.layers[l] * (net.layers[l - 1] + 1)
-    n_out, n_in = net.layers[idx[0]], net.layers[idx[0] - 1]
-    if kind == "w":
-        return offset + (idx[1] - 1) * n_in + (idx[2] - 1)
-    return offset + n_out * n_in + (idx[1] - 1)
+    n_in = net.layers[idx[0] - 1]
+    row = offset + (idx[1] - 1) * (n_in + 1)  # row j of [W^l | b^l]
+    return row + (idx[2] - 1 if kind == "w" else n_in)
 
 
 def parse_param(net, name: str) -> tuple[str, int, int, int | None]:

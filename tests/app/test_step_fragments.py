@@ -190,6 +190,12 @@ async def test_every_phase_of_the_notes_example(client):
     assert cell(texts["delta1"], "num-delta-1-1") == "\u22120.0111"
     assert cell(texts["grad2"], "num-dW-2-1-2") == "\u22120.0640"
     assert cell(texts["update"], "num-after-w2.1.1") == "0.429"
+    # every row of the update table names the parameter its numbers belong to (theta's flat order interleaves
+    # each row of W with its bias): W^1 = [[0.1, 0.0625], [0.2, 0.25]], b^1 = 0, lr 0.5
+    assert cell(texts["update"], "num-after-w1.2.1") == "0.204"  # 0.2 - 0.5 (-0.00817)
+    assert cell(texts["update"], "num-after-w1.2.2") == "0.257"  # 0.25 - 0.5 (-0.0131)
+    assert cell(texts["update"], "num-after-b1.1") == "0.00556"  # 0 - 0.5 (-0.0111)
+    assert cell(texts["update"], "num-update-b2.1") == "0.0557"  # -0.5 (-0.111)
     # note 002's printed numbers, against the engine's
     assert texts["delta1"].count('data-testid="note-ok"') == 1  # delta_h = [-0.011, -0.016]
     assert "Slip in note 002" in texts["delta1"]  # sigma'(z_h) = [0.247, 0.241]: sigma'(0.1) is 0.2494
