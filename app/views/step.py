@@ -743,9 +743,11 @@ def stage(view: View, checks: list[dict], notes_spec_id: str) -> dict:
         "title": title(phase, L, opt_spec.name),
         "eq": equations,
         "sample_label": equations.label
-        or ("The sample (the whole batch)" if m == 1 else f"Sample {view.sample + 1} of the batch of {m}")
-        if phase.kind != "update"
-        else Markup("One parameter, ") + param_html(focus_param) + Markup(", with this step's numbers"),
+        or (
+            ("The sample (the whole batch)" if m == 1 else f"Sample {view.sample + 1} of the batch of {m}")
+            if phase.kind != "update"
+            else Markup("One parameter, ") + param_html(focus_param) + Markup(", with this step's numbers")
+        ),
         "table": values_table(view, rec, net, phase) if phase.kind != "update" else None,
         "update_table": update_table(view, rec, net) if phase.kind == "update" else None,
         "svg": svg,

@@ -196,6 +196,7 @@ async def test_every_phase_of_the_notes_example(client):
     assert cell(texts["update"], "num-after-w1.2.2") == "0.257"  # 0.25 - 0.5 (-0.0131)
     assert cell(texts["update"], "num-after-b1.1") == "0.00556"  # 0 - 0.5 (-0.0111)
     assert cell(texts["update"], "num-update-b2.1") == "0.0557"  # -0.5 (-0.111)
+    assert "Every parameter, with this step" in texts["update"]  # plain SGD writes every matrix out
     # note 002's printed numbers, against the engine's
     assert texts["delta1"].count('data-testid="note-ok"') == 1  # delta_h = [-0.011, -0.016]
     assert "Slip in note 002" in texts["delta1"]  # sigma'(z_h) = [0.247, 0.241]: sigma'(0.1) is 0.2494
