@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import divergence
 from .experiment import contestant
 from .spec import MAX_CONTESTANTS, optimizer_from_dict
 from .trainer import Contestant
@@ -198,7 +199,8 @@ class FunctionRun:
     grad: np.ndarray  # (steps, 2) g_t = grad f(theta_t)
     update: np.ndarray  # (steps, 2) theta_{t+1} - theta_t
     states: dict[str, np.ndarray]  # name -> (steps, 2): velocity, s, m, v, m_hat, v_hat, sum after step t
-    diverged_at: int | None  # first t with f(theta_t) not finite or theta_t beyond ESCAPE
+    diverged_at: int | None  # first t breaking engine.divergence's rule (f(theta_t) not finite or > 100x f(theta_0))
+    # or with theta_t beyond ESCAPE
 
 
 class FunctionTrainer:
@@ -235,7 +237,8 @@ class FunctionTrainer:
             for t in range(steps + 1):
                 path[t] = self.theta
                 loss[t] = f(self.theta)
-                escaped = ~np.isfinite(loss[t]) | np.any(~(np.abs(self.theta) <= ESCAPE), axis=1)
+                # THE divergence rule (engine.divergence: not finite or above 100x f(theta_0)), or theta escaped
+                escaped = divergence.is_diverged(loss[t], loss[0]) | np.any(~(np.abs(self.theta) <= ESCAPE), axis=1)
                 newly = alive & escaped
                 diverged[newly] = t
                 alive &= ~escaped

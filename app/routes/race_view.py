@@ -1,7 +1,12 @@
 """The /race page: a race a class can read. The URL is `?spec=<token>&steps=N` plus view settings (t, w, q, log,
 present); opening it runs the race (recomputed from the spec) and restores the playhead.
 
-GET  /race                 the page (old ?problem=&c= links redirect to the ?spec= form)
+GET  /race                 the page (old ?problem=&c= links of a network redirect to the ?spec= form)
+
+A race on a 2-D test function (engine.problems: Rosenbrock, Beale, saddle, ravine) has no network, so no spec
+token: its URL is `?problem=<name>&c=<contestants>&steps=N` plus the same view settings, where c is the old page's
+base64url JSON list of contestants (so the old page's links open the same race); without c, the function's
+default race. It runs through the same SSE flow, frames and playback; the landscape is the function's contour.
 POST /race/start           the setup form -> the race's block (htmx), the URL pushed; a plain POST redirects
 GET  /race/events          the race as server-sent events for htmx's SSE extension: status, standings, race, done
 GET  /race/contestant      a new contestant's fields (templates/components.html optimizer_fields)
@@ -24,8 +29,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from jinja2_fragments import render_block
 
-from engine import experiment
+from engine import experiment, problems
 from engine.initializers import INITIALIZERS
+from engine.optimizers import OPTIMIZERS
 from engine.spec import Experiment, experiment_from_dict, optimizer_from_dict
 
 from .. import cost
@@ -109,6 +115,105 @@ def _race_url(spec: Experiment, steps: int, **view) -> str:
     return "/race?" + urlencode(query)
 
 
+# ---- races on 2-D test functions ------------------------------------------------------------------------------------
+def function_from_query(problem: str, c: str | None) -> rv.FunctionRace:
+    """A function race from ?problem=&c= (the old page's links, and the new page's); no c: the default race."""
+    optimizers = _decode_legacy(c) if c is not None else rv.FUNCTION_RACES[problem]
+    return rv.function_race_spec(problem, optimizers)
+
+
+def check_function_race(fr: rv.FunctionRace, steps: int) -> None:
+    """2..max contestants, 1..max steps, the work bounded by the cost model of POST /api/v1/function-race (with
+    the page's contour grid) plus the playback frames' standings as text."""
+    S = get_settings()
+    if not 2 <= len(fr.optimizers) <= S.max_contestants:
+        raise ValueError(f"optimizers: a race needs 2 to {S.max_contestants} contestants")
+    if not 1 <= steps <= S.max_steps:
+        raise ValueError(f"steps: must be from 1 to {S.max_steps}")
+    states = [len(OPTIMIZERS[o.name].state_names) for o in fr.optimizers]
+    est = cost.function_race(steps, states, rv.FUNCTION_RESOLUTION)
+    est.add("steps", response=len(rv.frame_steps(steps)) * len(fr.optimizers) * 90)
+    est.enforce()
+
+
+def _function_query(fr: rv.FunctionRace, steps: int) -> dict:
+    return {"problem": fr.problem, "c": fr.to_token(), "steps": steps}
+
+
+def _function_url(fr: rv.FunctionRace, steps: int, **view) -> str:
+    query = {**_function_query(fr, steps), **{k: v for k, v in view.items() if v not in (None, "", 0)}}
+    return "/race?" + urlencode(query)
+
+
+def function_setup_context(fr: rv.FunctionRace, steps: int) -> dict:
+    contestants = [
+        {"k": k, "prefix": f"c{k}_", "form": optimizer_form(opt_dict(o) | {"batch_size": None})}
+        for k, o in enumerate(fr.optimizers)
+    ]
+    return {
+        "problem": fr.problem,
+        "problems": rv.PROBLEMS,
+        "functions": problems.PROBLEMS,
+        "function": _function_info(fr.problem),
+        "problem_entry": None,
+        "steps": steps,
+        "init": None,
+        "inits": list(INITIALIZERS),
+        "loss": None,
+        "losses": [],
+        "loss_titles": rv.LOSS_TITLES,
+        "contestants": contestants,
+        "max_contestants": get_settings().max_contestants,
+    }
+
+
+def _function_info(name: str) -> dict:
+    p = problems.PROBLEMS[name]
+    return {
+        "name": p.name,
+        "title": p.title,
+        "latex": p.latex,
+        "latex_grad": p.latex_grad,
+        "description": p.description,
+        "start_text": f"θ₀ = ({rv.fmt.text(p.start[0])}, {rv.fmt.text(p.start[1])})",
+    }
+
+
+def function_context(fr: rv.FunctionRace, steps: int) -> dict:
+    """The race block of a function race: the keys of race_context."""
+    quantities = []
+    for o in fr.optimizers:
+        for q in ("update", "g", *OPTIMIZERS[o.name].state_names):
+            if q not in quantities:
+                quantities.append(q)
+    query = urlencode(_function_query(fr, steps))
+    info = _function_info(fr.problem)
+    return {
+        "spec": fr,
+        "steps": steps,
+        "spec_token": fr.to_token(),
+        "cards": rv.function_cards(fr),
+        "events_url": "/race/events?" + query,
+        "csv_url": "/race/race.csv?" + query,
+        "race_url": _function_url(fr, steps),
+        "parameter_names": ["x", "y"],
+        "quantities": [(q, rv.STATE_TITLES.get(q, q)) for q in quantities],
+        "classify": False,
+        "has_test": False,
+        "where": True,
+        "boundary": False,
+        "function": info,
+        "loss_title": "f(θₜ) along each path",
+        "data_text": f"no data: every contestant follows the exact gradient from {info['start_text']}",
+        "network_text": f"{info['title']} · start {info['start_text']} · {info['description']}",
+        "why": None,
+        "standings": rv.empty_standings(fr),
+        "divergence_rule": rv.DIVERGENCE_TEXT.replace("its loss", "its f").replace("starting loss", "starting f"),
+        "phase": "connecting",
+        "done": 0,
+    }
+
+
 # ---- what the page template needs --------------------------------------------------------------------------------
 def setup_context(spec: Experiment, steps: int) -> dict:
     """The setup form filled in from a spec: problem, steps, initialiser, loss, one optimizer form per contestant."""
@@ -121,6 +226,8 @@ def setup_context(spec: Experiment, steps: int) -> dict:
     return {
         "problem": problem,
         "problems": rv.PROBLEMS,
+        "functions": problems.PROBLEMS,
+        "function": None,
         "problem_entry": entry,
         "steps": steps,
         "init": d["network"]["init"],
@@ -189,15 +296,31 @@ def race_page(
     problem: str | None = None,
     c: str | None = None,
 ):
-    """The race in the URL (or the default race), run as the page opens; old ?problem=&c= links redirect."""
+    """The race in the URL (or the default race), run as the page opens; old ?problem=&c= links of a network
+    redirect, those of a 2-D function (and the new page's) open that function race."""
     errors: list[str] = []
-    if spec is None and (problem is not None or c is not None):
+    if spec is None and problem in problems.PROBLEMS:
+        try:
+            fr = function_from_query(problem, c)
+            fr_steps = steps or rv.FUNCTION_STEPS[fr.problem]
+            check_function_race(fr, fr_steps)
+        except (ValueError, BudgetError) as exc:
+            errors.append(_message(exc))
+        else:
+            ctx = {
+                "page": "race",
+                "present": bool(present),
+                "errors": [],
+                **function_setup_context(fr, fr_steps),
+                **function_context(fr, fr_steps),
+            }
+            return templates.TemplateResponse(request, "race.html", ctx)
+    elif spec is None and (problem is not None or c is not None):
         try:
             name = problem or rv.DEFAULT_PROBLEM
             if name not in rv.PROBLEMS:
                 raise ValueError(
-                    f"problem: '{name}' is not a network race (2-D test functions race through "
-                    "POST /api/v1/function-race)"
+                    f"problem: unknown '{name}' (choose from {', '.join([*rv.PROBLEMS, *problems.PROBLEMS])})"
                 )
             optimizers = _decode_legacy(c) if c is not None else rv.DEFAULT_RACE
             new = experiment_from_dict(rv.race_spec(name, [opt_dict(optimizer_from_dict(o)) for o in optimizers]))
@@ -223,7 +346,8 @@ def race_page(
         **setup_context(race_spec_, race_steps),
         **race_context(race_spec_, race_steps),
     }
-    return templates.TemplateResponse(request, "race.html", ctx, status_code=400 if errors and spec else 200)
+    bad_link = errors and (spec or problem in problems.PROBLEMS)
+    return templates.TemplateResponse(request, "race.html", ctx, status_code=400 if bad_link else 200)
 
 
 def _message(exc: Exception) -> str:
@@ -239,10 +363,12 @@ def _message(exc: Exception) -> str:
 def spec_from_form(form) -> tuple[Experiment, int]:
     """The setup form back to a spec and a number of steps; ValueError names the field."""
     problem = form.get("problem") or rv.DEFAULT_PROBLEM
-    if problem not in rv.PROBLEMS:
-        raise ValueError(f"problem: unknown '{problem}' (choose from {', '.join(rv.PROBLEMS)})")
+    if problem not in rv.PROBLEMS and problem not in problems.PROBLEMS:
+        names = ", ".join([*rv.PROBLEMS, *problems.PROBLEMS])
+        raise ValueError(f"problem: unknown '{problem}' (choose from {names})")
+    default_steps = rv.PROBLEMS[problem]["steps"] if problem in rv.PROBLEMS else rv.FUNCTION_STEPS[problem]
     try:
-        steps = int(form.get("steps") or rv.PROBLEMS[problem]["steps"])
+        steps = int(form.get("steps") or default_steps)
     except ValueError:
         raise ValueError("steps: must be a whole number") from None
     optimizers = []
@@ -254,6 +380,10 @@ def spec_from_form(form) -> tuple[Experiment, int]:
             optimizers.append(optimizer_from_form(form, prefix))
         except ValueError as exc:
             raise ValueError(f"contestant {len(optimizers) + 1}: {exc}") from None
+    if problem in problems.PROBLEMS:
+        fr = rv.function_race_spec(problem, optimizers)
+        check_function_race(fr, steps)
+        return fr, steps
     spec = experiment_from_dict(rv.race_spec(problem, optimizers, form.get("init") or None, form.get("loss") or None))
     check_race(spec, steps)
     return spec, steps
@@ -273,10 +403,11 @@ async def race_start(request: Request):
                 request, "race.html", {"form_error": message}, block_name="form_error", status_code=422
             )
         return Response(message, status_code=422, media_type="text/plain")
-    url = _race_url(spec, steps)
+    function = isinstance(spec, rv.FunctionRace)
+    url = _function_url(spec, steps) if function else _race_url(spec, steps)
     if not request.headers.get("HX-Request"):
         return RedirectResponse(url, status_code=303)
-    ctx = {**race_context(spec, steps), "present": False}
+    ctx = {**(function_context(spec, steps) if function else race_context(spec, steps)), "present": False}
     response = templates.TemplateResponse(request, "race.html", ctx, block_name="race_block")
     response.headers["HX-Push-Url"] = url
     return response
@@ -289,9 +420,15 @@ def _sse(event: str, html: str) -> bytes:
 
 
 @router.get("/race/events")
-def race_events(request: Request, spec: str, steps: int):
+def race_events(
+    request: Request, steps: int, spec: str | None = None, problem: str | None = None, c: str | None = None
+):
     """The race as server-sent events: `status` and `standings` (HTML) per chunk, `race` (the playback data as a
-    JSON block), then `done`; a failure is an `error` event, then `done`."""
+    JSON block), then `done`; a failure is an `error` event, then `done`. ?problem=&c= : a 2-D function race."""
+    if spec is None:
+        if problem not in problems.PROBLEMS:
+            raise ValueError("spec: required (or problem: one of " + ", ".join(problems.PROBLEMS) + ")")
+        return _function_events(function_from_query(problem, c), steps)
     race_spec_ = spec_from_token(spec)
     with_boundary = check_race(race_spec_, steps)
     prep = experiment.prepare(race_spec_)
@@ -335,6 +472,33 @@ def race_events(request: Request, spec: str, steps: int):
     )
 
 
+def _function_events(fr: rv.FunctionRace, steps: int) -> StreamingResponse:
+    """The same events as a network race: status, standings, race, landscape (the function's contour), done."""
+    check_function_race(fr, steps)
+    table = {"cards": rv.function_cards(fr), "has_test": False, "classify": False, "where": True}
+
+    def events():
+        started = time.perf_counter()
+        try:
+            yield b"retry: 3600000\n\n"
+            yield _sse("status", _block("status", {"done": 0, "steps": steps, "phase": "training"}))
+            result = rv.run_function_race(fr, steps)
+            data = rv.function_page_data(result)
+            yield _sse("standings", _block("standings", {"standings": data["standings"][-1], **table}))
+            yield _sse("race", _json_block("race-json", data))
+            yield _sse("landscape", _json_block("landscape-json", rv.function_landscape(result)))
+            elapsed = time.perf_counter() - started
+            yield _sse("status", _block("status", {"done": steps, "steps": steps, "phase": "done", "elapsed": elapsed}))
+        except Exception as exc:  # the status line is gone: report in the stream and log it
+            log.exception("function race events failed")
+            yield _sse("status", _block("status", {"phase": "error", "message": str(exc)}))
+        yield _sse("done", "")
+
+    return StreamingResponse(
+        events(), media_type="text/event-stream", headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    )
+
+
 def _json_block(element_id: str, value) -> str:
     """A JSON data block (<script type="application/json">) that no `</script>` inside can end early."""
     blob = dumps(value).decode().replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
@@ -361,17 +525,35 @@ def contestant_fragment(request: Request):
 @router.get("/race/loss-field")
 def loss_field(request: Request, problem: str = rv.DEFAULT_PROBLEM):
     """The loss select for a problem (its output decides which losses apply)."""
+    if problem in problems.PROBLEMS:
+        ctx = {"function": _function_info(problem), "steps": rv.FUNCTION_STEPS[problem], "inits": list(INITIALIZERS)}
+        return templates.TemplateResponse(request, "race.html", ctx, block_name="loss_field")
     if problem not in rv.PROBLEMS:
-        raise ValueError(f"problem: unknown '{problem}' (choose from {', '.join(rv.PROBLEMS)})")
+        raise ValueError(f"problem: unknown '{problem}' (choose from {', '.join([*rv.PROBLEMS, *problems.PROBLEMS])})")
     entry = rv.PROBLEMS[problem]
     ctx = {"losses": rv.loss_choices(entry), "loss": entry["network"]["loss"], "loss_titles": rv.LOSS_TITLES}
     ctx["steps"] = entry["steps"]
+    network = experiment_from_dict({"network": entry["network"], "data": entry["data"]}).to_dict()["network"]
+    ctx["init"], ctx["inits"] = network["init"], list(INITIALIZERS)
     return templates.TemplateResponse(request, "race.html", ctx, block_name="loss_field")
 
 
 @router.get("/race/race.csv")
-def race_csv(spec: str, steps: int):
-    """The race as tidy CSV: per contestant and step train/test loss, accuracy, lr; then the final weights."""
+def race_csv(steps: int, spec: str | None = None, problem: str | None = None, c: str | None = None):
+    """The race as tidy CSV: per contestant and step train/test loss, accuracy, lr; then the final weights.
+    ?problem=&c= : a 2-D function race (f, lr, x and y per step, then the final x and y)."""
+    if spec is None:
+        if problem not in problems.PROBLEMS:
+            raise ValueError("spec: required (or problem: one of " + ", ".join(problems.PROBLEMS) + ")")
+        fr = function_from_query(problem, c)
+        check_function_race(fr, steps)
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\n").writerows(rv.function_csv_rows(rv.run_function_race(fr, steps)))
+        return Response(
+            out.getvalue(),
+            media_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="race-{fr.problem}-{fr.id[:12]}.csv"'},
+        )
     race_spec_ = spec_from_token(spec)
     check_race(race_spec_, steps)
     result = rv.race(race_spec_, steps)

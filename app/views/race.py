@@ -8,12 +8,14 @@ Every number a person reads is formatted here (app.views.format); the page scrip
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 import math
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from engine import experiment, surfaces
+from engine import experiment, problems, surfaces
 from engine.backprop import predict
 from engine.divergence import FACTOR as DIVERGENCE_FACTOR
 from engine.gradcheck import parameter_names
@@ -21,7 +23,7 @@ from engine.initializers import INITIALIZERS
 from engine.network import Params
 from engine.optimizers import OPTIMIZERS, Optimizer
 from engine.presets import PRESETS_BY_ID
-from engine.spec import Experiment, experiment_from_dict
+from engine.spec import Experiment, experiment_from_dict, optimizer_from_dict
 from engine.trainer import StackedTrainer
 
 from . import colors
@@ -675,3 +677,248 @@ def csv_rows(result: RaceResult):
 def _csv_number(x) -> str:
     x = float(x)
     return repr(x) if math.isfinite(x) else ""
+
+
+# ---- 2-D test functions (engine.problems): the same page, the same playback, the function's contour ---------------
+
+# each function's default number of steps: long enough for the slow to be seen, short enough that the fast do not
+# spend most of the race below 1e-30
+FUNCTION_STEPS = {"rosenbrock": 1000, "beale": 500, "saddle": 300, "ravine": 150}
+# each function's default race (the old page's suggested learning rates); the order of the palette as on networks
+FUNCTION_RACES = {
+    "rosenbrock": [
+        {"name": "sgd", "lr": 0.001},
+        {"name": "sgd", "lr": 0.001, "momentum": 0.9},
+        {"name": "rmsprop", "lr": 0.01},
+        {"name": "adam", "lr": 0.05},
+    ],
+    "beale": [
+        {"name": "sgd", "lr": 0.01},
+        {"name": "momentum", "lr": 0.05, "beta": 0.9},
+        {"name": "rmsprop", "lr": 0.01},
+        {"name": "adam", "lr": 0.05},
+    ],
+    "saddle": [
+        {"name": "sgd", "lr": 0.01},
+        {"name": "momentum", "lr": 0.05, "beta": 0.9},
+        {"name": "rmsprop", "lr": 0.01},
+        {"name": "adam", "lr": 0.05},
+    ],
+    "ravine": [
+        {"name": "sgd", "lr": 0.07},
+        {"name": "sgd", "lr": 0.02, "momentum": 0.9},
+        {"name": "rmsprop", "lr": 0.05},
+        {"name": "adam", "lr": 0.1},
+    ],
+}
+FUNCTION_RESOLUTION = 121  # contour grid points per axis
+COLOUR_DECADES = 8  # the colour scale spans at most this many decades below its top (lower values: the lowest colour)
+
+
+@dataclass(frozen=True)
+class FunctionRace:
+    """A race on a 2-D function: the problem's name and the contestants (engine OptimizerSpecs)."""
+
+    problem: str
+    optimizers: tuple
+
+    @property
+    def entry(self):
+        return problems.PROBLEMS[self.problem]
+
+    def optimizer_dicts(self) -> list[dict]:
+        return [
+            {"name": o.name, **dict(o.hyper), "schedule": {"name": o.schedule.name, **dict(o.schedule.params)}}
+            for o in self.optimizers
+        ]
+
+    def to_token(self) -> str:
+        """The contestants as the old page's ?c= (base64url of their JSON list): old and new links are one scheme."""
+        raw = json.dumps(self.optimizer_dicts(), separators=(",", ":")).encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @property
+    def id(self) -> str:
+        return hashlib.sha256(f"{self.problem}:{self.to_token()}".encode()).hexdigest()
+
+
+def function_race_spec(problem: str, optimizers: list[dict]) -> FunctionRace:
+    """A function race from API-shaped optimizer dicts (a batch size is meaningless without data: dropped)."""
+    problems.get_problem(problem)
+    specs = []
+    for k, o in enumerate(optimizers):
+        d = {key: v for key, v in o.items() if key not in ("batch_size", "label")}
+        try:
+            specs.append(optimizer_from_dict(d))
+        except ValueError as exc:
+            raise ValueError(f"contestant {k + 1}: {exc}") from None
+    return FunctionRace(problem, tuple(specs))
+
+
+def function_cards(fr: FunctionRace) -> list[dict]:
+    return [card(fr, k) for k in range(len(fr.optimizers))]
+
+
+@dataclass
+class FunctionResult:
+    """A function race's numbers, in the shapes of RaceResult where the page reads the same thing."""
+
+    spec: FunctionRace
+    steps: int
+    loss: np.ndarray  # (K, steps+1) f(theta_t)
+    learning_rate: np.ndarray  # (K, steps)
+    diverged_at: list[int | None]
+    paths: np.ndarray  # (K, steps+1, 2)
+    runs: list
+
+
+def run_function_race(fr: FunctionRace, steps: int) -> FunctionResult:
+    """Every contestant from the problem's start on the exact gradient (engine.problems.FunctionTrainer)."""
+    contestants = [experiment.contestant(o, steps) for o in fr.optimizers]
+    runs = problems.FunctionTrainer(fr.entry, contestants).run(steps)
+    return FunctionResult(
+        fr,
+        steps,
+        np.stack([r.loss for r in runs]),
+        np.stack([r.learning_rate for r in runs]),
+        [r.diverged_at for r in runs],
+        np.stack([r.path for r in runs]),
+        runs,
+    )
+
+
+def function_standings(result: FunctionResult, t: int) -> list[dict]:
+    rows = standings(result.loss, None, None, result.diverged_at, t)
+    for row in rows:
+        k = row["k"]
+        d = result.diverged_at[k]
+        x, y = result.paths[k, t if d is None or t < d else d]
+        row["where"] = f"({fmt.text(x, 3)}, {fmt.text(y, 3)})" if np.isfinite(x) and np.isfinite(y) else ""
+    return rows
+
+
+def function_page_data(result: FunctionResult) -> dict:
+    """What the page script draws for a function race: the keys of page_data (x and y are the two 'weights')."""
+    fr = result.spec
+    frames = frame_steps(result.steps)
+    cs = function_cards(fr)
+    state_names = [("g", "update", *OPTIMIZERS[o.name].state_names) for o in fr.optimizers]
+    state = []
+    for run, names in zip(result.runs, state_names):
+        arrays = {"g": run.grad, "update": run.update, **run.states}
+        state.append({name: _b64(arrays[name]) for name in names})
+    return {
+        "steps": result.steps,
+        "spec_token": fr.to_token(),
+        "spec_id": fr.id,
+        "problem": fr.problem,
+        "labels": [c["title"] for c in cs],
+        "colours": [c["colour"] for c in cs],
+        "dashes": [c["dash"] for c in cs],
+        "loss": result.loss,
+        "test_loss": None,
+        "learning_rate": result.learning_rate,
+        "diverged_at": result.diverged_at,
+        "divergence_rule": f"f not finite or above {DIVERGENCE_FACTOR:g}× its start",
+        "frames": frames,
+        "standings": [function_standings(result, int(t)) for t in frames],
+        "step_text": [f"step {int(t)} of {result.steps}" for t in frames],
+        "parameter_names": ["x", "y"],
+        "state_steps": np.arange(1, result.steps + 1),
+        "state_names": [list(n) for n in state_names],
+        "state": state,
+        "state_titles": STATE_TITLES,
+        "loss_title": "f(θₜ)",
+        "loss_axis": "f(θₜ)",
+        "loss_dtick": _log_dtick(result.loss),
+        "has_test": False,
+    }
+
+
+def function_landscape(result: FunctionResult, resolution: int = FUNCTION_RESOLUTION) -> dict:
+    """f on the problem's window (widened to hold the paths, at most twice its size), log-spaced contours, a colour
+    scale from the paths' lowest value (at most COLOUR_DECADES below the top) to the start, the minima, saddles
+    and start marked."""
+    p = result.spec.entry
+    finite = result.paths[np.all(np.isfinite(result.paths), axis=-1)]
+    window = []
+    for axis, (a, b) in enumerate((p.x_range, p.y_range)):
+        span = b - a
+        lo = max(a - span / 2, min(a, float(finite[:, axis].min()) if finite.size else a))
+        hi = min(b + span / 2, max(b, float(finite[:, axis].max()) if finite.size else b))
+        window.append((lo, hi))
+    u = np.linspace(*window[0], resolution)
+    v = np.linspace(*window[1], resolution)
+    with np.errstate(all="ignore"):
+        f = p.f(np.stack(np.meshgrid(u, v), axis=-1))  # rows = y, as Plotly's contour z expects
+    path_values = result.loss[np.isfinite(result.loss)]
+    start = float(result.loss[0, 0])
+    top = max(start, float(np.nanpercentile(f, 90)))
+    low_path = float(path_values.min()) if path_values.size else start
+    low_grid = float(np.nanmin(f))
+    lo = max(min(low_path, low_grid), top * 10.0**-COLOUR_DECADES, 1e-300)
+    z = np.log10(np.clip(f, lo, None))
+    zmin, zmax = math.log10(lo), math.log10(top)
+    size = 0.25 if zmax - zmin <= 4 else 0.5  # contour lines every quarter or half decade
+    ticks = _colour_ticks(lo, top, True)
+    marks = [
+        {"x": m[0], "y": m[1], "kind": "minimum", "text": f"minimum f = 0 at ({fmt.text(m[0])}, {fmt.text(m[1])})"}
+        for m in p.minima
+    ]
+    marks += [
+        {"x": s[0], "y": s[1], "kind": "saddle", "text": f"saddle point at ({fmt.text(s[0])}, {fmt.text(s[1])})"}
+        for s in p.saddles
+    ]
+    marks.append(
+        {
+            "x": p.start[0],
+            "y": p.start[1],
+            "kind": "start",
+            "text": f"start θ₀ = ({fmt.text(p.start[0])}, {fmt.text(p.start[1])}), f = {fmt.text(start)}",
+        }
+    )
+    below = " (lower values share the lowest colour)" if low_path < lo else ""
+    return {
+        "u": u,
+        "v": v,
+        "z": z,
+        "zmin": zmin,
+        "zmax": zmax,
+        "log": True,
+        "contours": {"start": math.floor(zmin / size) * size, "end": zmax, "size": size},
+        "tickvals": [math.log10(t) for t in ticks],
+        "ticktext": [fmt.text(t, 2) for t in ticks],
+        "colorbar_title": "f",
+        "axes": ["x", "y"],
+        "caption": f"{p.title}: each contestant's path θₜ = (xₜ, yₜ) on the contours of f (log-spaced, "
+        f"{'a quarter' if size == 0.25 else 'half'} a decade apart); ★ the minimum"
+        + (", ✕ the saddle" if p.saddles else "")
+        + ", ○ the start",
+        "caption_short": f"{p.title}: paths on log-spaced contours of f",
+        "explained": None,
+        "range_text": f"colours from {fmt.text(lo)} to {fmt.text(top)} (log scale){below}; the paths' f runs from "
+        f"{fmt.text(low_path)} to {fmt.text(start)}",
+        "marks": marks,
+        "paths": result.paths,  # every step: the canvas draws each zig-zag
+        "path_steps": np.arange(result.steps + 1),
+        "boundary": None,
+    }
+
+
+def function_csv_rows(result: FunctionResult):
+    """Tidy rows like csv_rows: f, lr, x and y at every step, then the final (x, y)."""
+    fr = result.spec
+    yield ["contestant", "optimizer", "quantity", "step", "parameter", "value"]
+    for k in range(len(fr.optimizers)):
+        c = card(fr, k)
+        title = c["title"] + " " + c["settings"]
+        for t, value in enumerate(result.loss[k]):
+            yield [k + 1, title, "f", t, "", _csv_number(value)]
+        for t, value in enumerate(result.learning_rate[k]):
+            yield [k + 1, title, "learning_rate", t, "", _csv_number(value)]
+        for i, name in enumerate("xy"):
+            for t, value in enumerate(result.paths[k, :, i]):
+                yield [k + 1, title, "theta", t, name, _csv_number(value)]
+        last = result.steps if result.diverged_at[k] is None else result.diverged_at[k]
+        for i, name in enumerate("xy"):
+            yield [k + 1, title, "final_weight", last, name, _csv_number(result.paths[k, last, i])]

@@ -80,20 +80,33 @@ function lossLayout() {
   return {
     margin: MARGIN(), showlegend: false, uirevision: "loss", hovermode: "closest",
     xaxis: { title: { text: "step" }, range: [0, race.steps], automargin: false },
-    yaxis: { title: { text: "loss" }, type: log ? "log" : "linear", dtick: log ? race.loss_dtick : undefined,
+    yaxis: { title: { text: race.loss_axis || "loss" }, type: log ? "log" : "linear", dtick: log ? race.loss_dtick : undefined,
              tickformat: log && race.loss_dtick === "D2" ? ".1~g" : undefined, exponentformat: "power", automargin: false },
   };
 }
 
+// the marks of a 2-D function's contour (server-made text): the minima, saddles and the start
+const MARK = { minimum: { symbol: "star", size: 20 }, saddle: { symbol: "x", size: 16 }, start: { symbol: "circle-open", size: 16 } };
+
 function contourTrace() {
   const L = race.landscape;
-  return [{
+  // a 2-D function's contours are given (log-spaced, from the server); a network's landscape lets Plotly pick 18
+  const levels = L.contours ? { autocontour: false, contours: { coloring: "heatmap", ...L.contours } }
+    : { ncontours: 18, contours: { coloring: "heatmap" } };
+  const traces = [{
     type: "contour", x: L.u, y: L.v, z: L.z, zmin: L.zmin, zmax: L.zmax, hoverinfo: "skip",
-    colorscale: [[0, "#ffffff"], [1, "#5a5a5a"]], ncontours: 18, line: { width: 0.5, color: "#777" },
-    contours: { coloring: "heatmap" },
+    colorscale: [[0, "#ffffff"], [1, "#5a5a5a"]], line: { width: 0.5, color: "#777" }, ...levels,
     colorbar: { tickvals: L.tickvals, ticktext: L.ticktext, thickness: 14, len: 0.9, outlinewidth: 0,
-                title: { text: "loss", side: "right" } },
+                title: { text: L.colorbar_title || "loss", side: "right" } },
   }];
+  for (const kind of ["minimum", "saddle", "start"]) {
+    const marks = (L.marks || []).filter((m) => m.kind === kind);
+    if (!marks.length) continue;
+    traces.push({ type: "scatter", mode: "markers", meta: kind, x: marks.map((m) => m.x), y: marks.map((m) => m.y),
+      text: marks.map((m) => m.text), hovertemplate: "%{text}<extra></extra>", cliponaxis: false,
+      marker: { ...MARK[kind], color: "#111", line: { width: kind === "minimum" ? 1.5 : 2.5, color: kind === "minimum" ? "#fff" : "#111" } } });
+  }
+  return traces;
 }
 
 function lastPoint(path, rows) {
@@ -104,7 +117,7 @@ function lastPoint(path, rows) {
 function landscapeLayout() {
   const L = race.landscape;
   return {
-    margin: { ...MARGIN(), r: 10 }, showlegend: false, hovermode: false,
+    margin: { ...MARGIN(), r: 10 }, showlegend: false, hovermode: L.marks ? "closest" : false,
     xaxis: { title: { text: L.axes[0] }, range: [L.u[0], L.u[L.u.length - 1]], automargin: false, showgrid: false,
              zeroline: false, fixedrange: true },
     yaxis: { title: { text: L.axes[1] }, range: [L.v[0], L.v[L.v.length - 1]], automargin: false, showgrid: false,

@@ -489,3 +489,96 @@ def test_the_default_race_teaches_what_the_notes_say():
     assert max(torch_momentum, notes_momentum, adam) < sgd / 5
     assert abs(torch_momentum - notes_momentum) < 0.05 * torch_momentum
     assert all(h.diverged_at is None for h in experiment.train(spec, rv.DEFAULT_STEPS))
+
+
+# ---- races on 2-D test functions (engine.problems) on the same page --------------------------------------------------
+def race_data(text: str) -> dict:
+    """The playback data block of a /race/events stream."""
+    events = dict(sse_events(text))
+    return json.loads(re.search(r">(.*)</script>", events["race"], re.S).group(1))
+
+
+def landscape_data(text: str) -> dict:
+    events = dict(sse_events(text))
+    return json.loads(re.search(r">(.*)</script>", events["landscape"], re.S).group(1))
+
+
+async def test_an_old_rosenbrock_link_opens_that_function_race(client, strict_json):
+    """/race?problem=rosenbrock (the old page's link) opens Rosenbrock's default race: every path starts at the
+    function's start (-1.5, 2.5); the numbers are the API's /api/v1/function-race to the last digit; Adam ends
+    nearer the minimum (1, 1) than plain SGD."""
+    from app.views import race as rv
+
+    r = await client.get("/race?problem=rosenbrock")
+    assert r.status_code == 200 and 'data-testid="race-url-error"' not in r.text
+    html = r.text
+    assert '<option value="rosenbrock" selected>' in html and 'data-testid="function-equations"' in html
+    assert r"f(x, y) = (1 - x)^2 + 100\,(y - x^2)^2" in html
+    url = sse_url(html)
+    assert url.startswith("/race/events?problem=rosenbrock&c=") and "steps=1000" in url
+    r = await client.get(url)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+    names = [e for e, _ in sse_events(r.text)]
+    assert names == ["status", "standings", "race", "landscape", "status", "done"]
+    data = race_data(r.text)
+    assert data["labels"] == ["SGD", "SGD + momentum (PyTorch's form)", "RMSprop", "Adam"]
+    api = await client.post(
+        FUNCTION, json={"problem": "rosenbrock", "steps": 1000, "optimizers": rv.FUNCTION_RACES["rosenbrock"]}
+    )
+    runs = strict_json(api.text)["runs"]
+    land = landscape_data(r.text)
+    for k, run in enumerate(runs):
+        assert land["paths"][k][0] == [-1.5, 2.5]
+        assert data["loss"][k] == run["loss"] and land["paths"][k] == run["path"]
+    assert data["diverged_at"] == [None] * 4
+    sgd, adam = np.array(runs[0]["path"][-1]), np.array(runs[3]["path"][-1])
+    assert np.linalg.norm(adam - 1) < np.linalg.norm(sgd - 1) / 10  # Adam (0.980, 0.961), SGD (-0.812, 0.668)
+    np.testing.assert_allclose(adam, [0.980, 0.961], atol=5e-4)
+    np.testing.assert_allclose(sgd, [-0.812, 0.668], atol=5e-4)
+    # the standings at the end: f(theta_1000) and where each contestant is, formatted by the server
+    assert (
+        data["standings"][-1][3]["where"] == "(0.980, 0.961)" and data["standings"][-1][0]["where"] == "(−0.812, 0.668)"
+    )
+    # the contour: log-spaced contours, the minimum marked, the colour scale covering the start's value
+    assert land["log"] and land["contours"]["size"] in (0.25, 0.5)
+    assert {"x": 1.0, "y": 1.0, "kind": "minimum", "text": "minimum f = 0 at (1, 1)"} in land["marks"]
+    assert land["zmin"] <= np.log10(np.nanmin(data["loss"])) or "lowest colour" in land["range_text"]
+    assert land["zmax"] >= np.log10(12.5)
+
+
+async def test_a_function_link_with_contestants_and_the_divergence_rule(client):
+    """?problem=&c= keeps the old page's contestants; a run is flagged by the engine's rule (f > 100 f(theta_0)):
+    SGD at lr 0.1 on the ravine multiplies y by -1.5 a step and breaks it at step 7."""
+    c = base64.urlsafe_b64encode(json.dumps([{"name": "sgd", "lr": 0.1}, {"name": "adam", "lr": 0.1}]).encode())
+    r = await client.get(f"/race?problem=ravine&c={c.decode().rstrip('=')}&steps=60")
+    assert r.status_code == 200 and "steps=60" in sse_url(r.text)
+    r = await client.get(sse_url(r.text))
+    data = race_data(r.text)
+    assert data["diverged_at"] == [7, None]
+    assert data["standings"][-1][0]["status"] == "diverged at step 7" and data["standings"][-1][0]["rank"] == 2
+    assert data["loss"][0][7] > 100 * data["loss"][0][0] > data["loss"][0][6] and data["loss"][0][8] is None
+    r = await client.get("/race?problem=ravine&c=notbase64!&steps=60")
+    assert r.status_code == 400 and 'data-testid="race-url-error"' in r.text
+
+
+async def test_the_form_starts_a_function_race_and_its_csv(client):
+    form = {"problem": "beale", "steps": "50", "c0_optimizer": "sgd", "c0_h_lr": "0.01", "c1_optimizer": "adam"}
+    r = await client.post("/race/start", data=form, headers={"HX-Request": "true"})
+    assert r.status_code == 200, r.text
+    url = r.headers["HX-Push-Url"]
+    assert url.startswith("/race?problem=beale&c=") and url.endswith("steps=50")
+    r = await client.get(url)
+    assert r.status_code == 200 and '<option value="beale" selected>' in r.text
+    r = await client.get(sse_url(r.text).replace("/race/events", "/race/race.csv"))
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    rows = [line.split(",") for line in r.text.strip().split("\n")]
+    x0 = [row for row in rows if row[2] == "theta" and row[3] == "0"]
+    assert [(row[0], row[4], row[5]) for row in x0] == [
+        ("1", "x", "0.7"),
+        ("1", "y", "1.4"),
+        ("2", "x", "0.7"),
+        ("2", "y", "1.4"),
+    ]
+    assert len([row for row in rows if row[2] == "final_weight"]) == 4
+    r = await client.get("/race/loss-field?problem=saddle")
+    assert r.status_code == 200 and "θ₀ = (1.5, 0.001)" in r.text and 'name="loss"' not in r.text
