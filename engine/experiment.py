@@ -128,14 +128,17 @@ def train(spec: Experiment, steps: int, keep_path: bool = False) -> list[History
     return [run.history for run in train_runs(spec, steps, keep_path)]
 
 
-def trainer_for(prep: Prepared, members, batch_size, horizon, checkpoint) -> StackedTrainer:
-    """A stacked trainer for the given contestants resuming from `checkpoint`."""
+def trainer_for(prep: Prepared, members, batch_size, horizon, checkpoint, contestants=None) -> StackedTrainer:
+    """A stacked trainer for the given contestants resuming from `checkpoint`.
+
+    `contestants`, one per optimizer of the spec, replaces the spec's own (e.g. wrapped to record their state)."""
     spec = prep.spec
+    chosen = [contestants[k] if contestants else contestant(spec.optimizers[k], horizon) for k in members]
     return StackedTrainer(
         prep.net,
         prep.X,
         prep.Y,
-        [contestant(spec.optimizers[k], horizon) for k in members],
+        chosen,
         checkpoint,
         batch_size,
         prep.regularization,
@@ -144,6 +147,14 @@ def trainer_for(prep: Prepared, members, batch_size, horizon, checkpoint) -> Sta
         prep.Y_test,
         prep.classify,
     )
+
+
+def stacked_trainers(prep: Prepared, contestants: list[Contestant]) -> list[tuple[list[int], StackedTrainer]]:
+    """From theta_0, one stacked trainer per batch-size group of the spec, over the given contestants."""
+    return [
+        (members, trainer_for(prep, members, batch, None, start(prep, len(members)), contestants))
+        for batch, members in groups(prep.spec).items()
+    ]
 
 
 def checkpoint_bytes(checkpoint: Checkpoint) -> int:

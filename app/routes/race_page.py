@@ -21,7 +21,6 @@ from engine.gradcheck import parameter_names
 from engine.network import Params
 from engine.optimizers import OPTIMIZERS, Optimizer
 from engine.spec import Experiment, experiment_from_dict, optimizer_from_dict
-from engine.trainer import StackedTrainer
 
 from .. import cost
 from ..schemas import OptimizerIn, RaceRequest, Steps, Strict
@@ -275,25 +274,7 @@ class StreamedRace:
             c.optimizer = _recording(c.optimizer, idx, sink)
             contestants.append(c)
             self.records.append(sink)
-        self.trainers = [
-            (
-                members,
-                StackedTrainer(
-                    prep.net,
-                    prep.X,
-                    prep.Y,
-                    [contestants[k] for k in members],
-                    experiment.start(prep, len(members)),
-                    batch,
-                    prep.regularization,
-                    spec.seed,
-                    prep.X_test,
-                    prep.Y_test,
-                    prep.classify,
-                ),
-            )
-            for batch, members in experiment.groups(spec).items()
-        ]
+        self.trainers = experiment.stacked_trainers(prep, contestants)
         self.loss = np.full((steps + 1, K), np.nan)
         self.acc = np.full((steps + 1, K), np.nan) if prep.classify else None
         self.lr = np.full((steps, K), np.nan)
