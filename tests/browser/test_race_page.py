@@ -178,3 +178,39 @@ def test_one_png_and_one_svg_of_the_whole_race_view(page, live_server, console_e
             assert text.count("<image") >= 5  # four charts and the paths' layer
             assert "step 100 of 200" in text and "Adam" in text  # the standings at the playhead
     assert console_errors == []
+
+
+def test_a_function_race_draws_its_contour_and_one_path_per_contestant(
+    page, live_server, console_errors, offline_guard
+):
+    """The old page's /race?problem=rosenbrock link: the contour of f with the minimum marked, each contestant's
+    path on the canvas in its own colour (app/views/colors.py PALETTE[k]), f curves, and the playhead in the URL."""
+    from app.views import colors
+
+    page.goto(f"{live_server}/race?problem=rosenbrock&t=500")
+    wait_ready(page)
+    assert page.evaluate("document.getElementById('race-block').dataset.step") == "500"
+    kinds = page.evaluate("document.getElementById('landscape-chart').data.map((t) => t.meta || t.type)")
+    assert kinds[0] == "contour" and "minimum" in kinds and "start" in kinds
+    assert page.evaluate("document.getElementById('loss-chart').data.length") == 4
+    # one path per contestant: pixels of exactly each contestant's colour on the paths' canvas
+    counts = page.evaluate(
+        """(colours) => { const c = document.getElementById('paths-canvas');
+             const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+             const rgb = colours.map((h) => [1, 3, 5].map((i) => parseInt(h.slice(i, i + 2), 16)));
+             const n = rgb.map(() => 0);
+             for (let i = 0; i < px.length; i += 4) {
+               if (px[i + 3] < 250) continue;
+               rgb.forEach(([r, g, b], k) => { if (px[i] === r && px[i + 1] === g && px[i + 2] === b) n[k]++; });
+             }
+             return n; }""",
+        list(colors.PALETTE[:4]),
+    )
+    assert min(counts) > 20, counts
+    heads = page.evaluate("[...document.querySelectorAll('#paths-heads .head')].filter((d) => !d.hidden).length")
+    assert heads == 4
+    # scrubbing back redraws fewer path segments (the canvas is reset) and the standings follow
+    page.fill("[data-testid=race-scrub]", "0")
+    wait_until(page, "document.getElementById('race-block').dataset.step === '0'")
+    assert page.inner_text("#standings-body").count("12.5\t(−1.5, 2.5)") == 4  # f(theta_0) at theta_0
+    assert console_errors == [] and offline_guard == []
