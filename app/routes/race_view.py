@@ -522,11 +522,18 @@ def contestant_fragment(request: Request):
     return templates.TemplateResponse(request, "race.html", ctx, block_name="contestant")
 
 
+def _contestant_forms(optimizers: list[dict]) -> list[dict]:
+    return [{"k": k, "prefix": f"c{k}_", "form": optimizer_form(o)} for k, o in enumerate(optimizers)]
+
+
 @router.get("/race/loss-field")
 def loss_field(request: Request, problem: str = rv.DEFAULT_PROBLEM):
-    """The loss select for a problem (its output decides which losses apply)."""
+    """The problem's fields (a network: steps, loss, initialiser; a 2-D function: steps and its start) and, out of
+    band, its default contestants (learning rates that suit it, as the old page reset them)."""
     if problem in problems.PROBLEMS:
         ctx = {"function": _function_info(problem), "steps": rv.FUNCTION_STEPS[problem], "inits": list(INITIALIZERS)}
+        # the problem's own race (learning rates that suit it), out of band into #contestants
+        ctx["oob_contestants"] = _contestant_forms(rv.FUNCTION_RACES[problem])
         return templates.TemplateResponse(request, "race.html", ctx, block_name="loss_field")
     if problem not in rv.PROBLEMS:
         raise ValueError(f"problem: unknown '{problem}' (choose from {', '.join([*rv.PROBLEMS, *problems.PROBLEMS])})")
@@ -535,6 +542,7 @@ def loss_field(request: Request, problem: str = rv.DEFAULT_PROBLEM):
     ctx["steps"] = entry["steps"]
     network = experiment_from_dict({"network": entry["network"], "data": entry["data"]}).to_dict()["network"]
     ctx["init"], ctx["inits"] = network["init"], list(INITIALIZERS)
+    ctx["oob_contestants"] = _contestant_forms(rv.DEFAULT_RACE)
     return templates.TemplateResponse(request, "race.html", ctx, block_name="loss_field")
 
 

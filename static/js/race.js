@@ -45,7 +45,7 @@ function prepare(data) {
 }
 
 // ---- the charts ----------------------------------------------------------------------------------------------------
-const MARGIN = () => (isPresent() ? { l: 76, r: 20, t: 12, b: 58 } : { l: 62, r: 16, t: 10, b: 48 });
+const MARGIN = () => (isPresent() ? { l: 92, r: 20, t: 12, b: 58 } : { l: 62, r: 16, t: 10, b: 48 });
 
 function lossTraces() {
   const d = race, traces = [];

@@ -214,3 +214,22 @@ def test_a_function_race_draws_its_contour_and_one_path_per_contestant(
     wait_until(page, "document.getElementById('race-block').dataset.step === '0'")
     assert page.inner_text("#standings-body").count("12.5\t(−1.5, 2.5)") == 4  # f(theta_0) at theta_0
     assert console_errors == [] and offline_guard == []
+
+
+def test_the_problem_picker_offers_the_functions_and_starts_one(page, live_server, console_errors):
+    page.goto(race_url(live_server))
+    wait_ready(page)
+    groups = page.evaluate(
+        "[...document.querySelectorAll('[data-testid=problem-select] optgroup')].map((g) => g.label)"
+    )
+    assert groups == ["Networks", "2-D test functions"]
+    page.select_option("[data-testid=problem-select]", "saddle")
+    page.wait_for_selector("[data-testid=function-start]")
+    assert page.locator("#contestants .contestant").count() == 4  # the saddle's own race (its learning rates)
+    page.click("[data-testid=race-start]")
+    wait_until(page, "new URL(location.href).searchParams.get('problem') === 'saddle'", READY_MS)
+    wait_ready(page)
+    assert page.inner_text("[data-testid=step-readout]") == "step 300 of 300"
+    assert "saddle" in page.inner_text("[data-testid=landscape-caption]")
+    assert page.locator("[data-testid=function-equations]").count() == 1
+    assert console_errors == []
