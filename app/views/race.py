@@ -24,7 +24,6 @@ from engine.network import Params
 from engine.optimizers import OPTIMIZERS, Optimizer
 from engine.presets import PRESETS_BY_ID
 from engine.spec import Experiment, experiment_from_dict, optimizer_from_dict
-from engine.trainer import StackedTrainer
 
 from . import colors
 from . import format as fmt
@@ -334,25 +333,7 @@ def run_race(spec: Experiment, steps: int):
         c = experiment.contestant(o, steps)
         c.optimizer = _recorder(c.optimizer, wanted, states[k])
         contestants.append(c)
-    trainers = [
-        (
-            members,
-            StackedTrainer(
-                prep.net,
-                prep.X,
-                prep.Y,
-                [contestants[k] for k in members],
-                experiment.start(prep, len(members)),
-                batch,
-                prep.regularization,
-                spec.seed,
-                prep.X_test,
-                prep.Y_test,
-                prep.classify,
-            ),
-        )
-        for batch, members in experiment.groups(spec).items()
-    ]
+    trainers = experiment.stacked_trainers(prep, contestants)
     has_test = prep.X_test is not None and len(prep.X_test) > 0
     loss = np.full((K, steps + 1), np.nan)
     test_loss = np.full((K, steps + 1), np.nan) if has_test else None
