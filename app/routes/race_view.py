@@ -438,38 +438,27 @@ def race_events(
         "classify": prep.classify,
     }
 
-    def events():
-        started = time.perf_counter()
-        try:
-            yield b"retry: 3600000\n\n"  # a finished stream is not reopened by the browser
-            gen = rv.run_race(race_spec_, steps)
-            while True:
-                try:
-                    done, partial = next(gen)
-                except StopIteration as stop:
-                    result = stop.value
-                    break
-                yield _sse("status", _block("status", {"done": done, "steps": steps, "phase": "training"}))
-                yield _sse("standings", _block("standings", {"standings": partial, **table}))
-            # the curves first: the page draws them while the landscape is computed
-            data = rv.page_data(result)
-            yield _sse("standings", _block("standings", {"standings": data["standings"][-1], **table}))
-            yield _sse("race", _json_block("race-json", data))
-            yield _sse("status", _block("status", {"done": steps, "steps": steps, "phase": "landscape"}))
-            land = rv.landscape(result, rv.RESOLUTION)
-            # two-input binary classifiers, when the work budget allows; else None
-            land["boundary"] = rv.boundary(result) if with_boundary else None
-            yield _sse("landscape", _json_block("landscape-json", land))
-            elapsed = time.perf_counter() - started
-            yield _sse("status", _block("status", {"done": steps, "steps": steps, "phase": "done", "elapsed": elapsed}))
-        except Exception as exc:  # the status line is gone: report in the stream and log it
-            log.exception("race events failed")
-            yield _sse("status", _block("status", {"phase": "error", "message": str(exc)}))
-        yield _sse("done", "")
+    def body():
+        gen = rv.run_race(race_spec_, steps)
+        while True:
+            try:
+                done, partial = next(gen)
+            except StopIteration as stop:
+                result = stop.value
+                break
+            yield _sse("status", _block("status", {"done": done, "steps": steps, "phase": "training"}))
+            yield _sse("standings", _block("standings", {"standings": partial, **table}))
+        # the curves first: the page draws them while the landscape is computed
+        data = rv.page_data(result)
+        yield _sse("standings", _block("standings", {"standings": data["standings"][-1], **table}))
+        yield _sse("race", _json_block("race-json", data))
+        yield _sse("status", _block("status", {"done": steps, "steps": steps, "phase": "landscape"}))
+        land = rv.landscape(result, rv.RESOLUTION)
+        # two-input binary classifiers, when the work budget allows; else None
+        land["boundary"] = rv.boundary(result) if with_boundary else None
+        yield _sse("landscape", _json_block("landscape-json", land))
 
-    return StreamingResponse(
-        events(), media_type="text/event-stream", headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
-    )
+    return _event_stream(body(), steps, "race events failed")
 
 
 def _function_events(fr: rv.FunctionRace, steps: int) -> StreamingResponse:
@@ -477,20 +466,30 @@ def _function_events(fr: rv.FunctionRace, steps: int) -> StreamingResponse:
     check_function_race(fr, steps)
     table = {"cards": rv.function_cards(fr), "has_test": False, "classify": False, "where": True}
 
+    def body():
+        yield _sse("status", _block("status", {"done": 0, "steps": steps, "phase": "training"}))
+        result = rv.run_function_race(fr, steps)
+        data = rv.function_page_data(result)
+        yield _sse("standings", _block("standings", {"standings": data["standings"][-1], **table}))
+        yield _sse("race", _json_block("race-json", data))
+        yield _sse("landscape", _json_block("landscape-json", rv.function_landscape(result)))
+
+    return _event_stream(body(), steps, "function race events failed")
+
+
+def _event_stream(body, steps: int, failure: str) -> StreamingResponse:
+    """A race's events framed as one server-sent stream: no reconnection, the final `done` status with the time
+    taken, a failure reported in the stream (the status line is gone) and logged, then `done`."""
+
     def events():
         started = time.perf_counter()
         try:
-            yield b"retry: 3600000\n\n"
-            yield _sse("status", _block("status", {"done": 0, "steps": steps, "phase": "training"}))
-            result = rv.run_function_race(fr, steps)
-            data = rv.function_page_data(result)
-            yield _sse("standings", _block("standings", {"standings": data["standings"][-1], **table}))
-            yield _sse("race", _json_block("race-json", data))
-            yield _sse("landscape", _json_block("landscape-json", rv.function_landscape(result)))
+            yield b"retry: 3600000\n\n"  # a finished stream is not reopened by the browser
+            yield from body
             elapsed = time.perf_counter() - started
             yield _sse("status", _block("status", {"done": steps, "steps": steps, "phase": "done", "elapsed": elapsed}))
-        except Exception as exc:  # the status line is gone: report in the stream and log it
-            log.exception("function race events failed")
+        except Exception as exc:
+            log.exception(failure)
             yield _sse("status", _block("status", {"phase": "error", "message": str(exc)}))
         yield _sse("done", "")
 

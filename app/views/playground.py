@@ -169,15 +169,21 @@ def _int(value, default, low, high):
     return min(high, max(low, x))
 
 
+def _json_value(value):
+    """A form field that holds JSON text (or the value itself): the parsed value, None for blank or bad text."""
+    if not isinstance(value, str):
+        return value
+    if not value.strip():
+        return None
+    try:
+        return json.loads(value)
+    except ValueError:
+        return None
+
+
 def _points(value):
     """Your points from JSON text or a list: [[x1, x2, label], ...] within the limits, else None."""
-    if isinstance(value, str):
-        if not value.strip():
-            return None
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return None
+    value = _json_value(value)
     if not isinstance(value, list) or not value:
         return None
     out = []
@@ -191,13 +197,7 @@ def _points(value):
 
 
 def _weights(value):
-    if isinstance(value, str):
-        if not value.strip():
-            return None
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return None
+    value = _json_value(value)
     if not isinstance(value, dict) or not isinstance(value.get("W"), list) or not isinstance(value.get("b"), list):
         return None
     return {"W": value["W"], "b": value["b"]}
