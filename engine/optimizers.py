@@ -72,15 +72,23 @@ def _weight_decay(theta, g, hp):
         g += hp["weight_decay"] * theta
 
 
+def _descend(theta, lr, direction, spent):
+    """theta -= lr * direction, with lr * direction written into `spent` (a gradient buffer the update is done
+    with) instead of a new array: on a large net the temporary costs more than the arithmetic (3% of a step of
+    784-256-128-10, benchmarks/engine.py)."""
+    np.multiply(direction, lr, out=spent)
+    theta -= spent
+
+
 def sgd(theta, g, state, lr, t, hp):
     """torch.optim.SGD: b = mu b + g (when momentum mu > 0); theta -= lr b."""
     _weight_decay(theta, g, hp)
+    b = g
     if hp["momentum"]:
-        buf = state["velocity"]
-        buf *= hp["momentum"]
-        buf += g
-        g = buf
-    theta -= lr * g
+        b = state["velocity"]
+        b *= hp["momentum"]
+        b += g
+    _descend(theta, lr, b, g)
 
 
 def momentum(theta, g, state, lr, t, hp):
@@ -88,8 +96,9 @@ def momentum(theta, g, state, lr, t, hp):
     _weight_decay(theta, g, hp)
     v = state["velocity"]
     v *= hp["beta"]
-    v += (1.0 - hp["beta"]) * g
-    theta -= lr * v
+    g *= 1.0 - hp["beta"]
+    v += g
+    _descend(theta, lr, v, g)
 
 
 def nesterov(theta, g, state, lr, t, hp):
@@ -99,7 +108,7 @@ def nesterov(theta, g, state, lr, t, hp):
     b *= hp["momentum"]
     b += g
     g += hp["momentum"] * b
-    theta -= lr * g
+    _descend(theta, lr, g, g)
 
 
 def rmsprop(theta, g, state, lr, t, hp):
