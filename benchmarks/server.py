@@ -133,15 +133,17 @@ class Cost:
     def measure(self, name: str, requests: list[tuple], between=None) -> dict:
         """requests: (method, url, json body or None, headers); each sent once, in order. `between`, when given,
         runs in this process before each request (interleaved, so both see the same machine); its mean CPU time
-        is the row's `between_ms`. The server's CPU is read around the requests only."""
+        is the row's `between_ms`. The server's CPU is read before the first request and after the last (the kernel
+        counts it in ticks of 1/CLK_TCK s: read around each request, the rounding would be a tick a request; read
+        around the batch, a tick in all). The server is idle between requests, so `between` adds nothing to it."""
         latencies, wire, raw = [], [], []
-        cpu, between_cpu = 0.0, 0.0
+        between_cpu = 0.0
+        cpu0 = server_cpu(self.pid)
         for method, url, body, headers in requests:
             if between is not None:
                 c0 = time.process_time()
                 between()
                 between_cpu += time.process_time() - c0
-            cpu0 = server_cpu(self.pid)
             t0 = time.perf_counter()
             with self.client.stream(method, url, json=body, headers=headers) as r:
                 data = b"".join(r.iter_raw())
@@ -150,8 +152,7 @@ class Cost:
                 raise SystemExit(f"{name}: {method} {url[:80]} answered {r.status_code}: {data[:300]!r}")
             wire.append(len(data))
             raw.append(len(gzip.decompress(data)) if r.headers.get("content-encoding") == "gzip" else len(data))
-            cpu += server_cpu(self.pid) - cpu0
-        cpu /= len(requests)
+        cpu = (server_cpu(self.pid) - cpu0) / len(requests)
         row = {
             "between_ms": 1e3 * between_cpu / len(requests),
             "name": name,

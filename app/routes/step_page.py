@@ -3,7 +3,7 @@
 import csv
 import io
 from dataclasses import replace
-from functools import cache
+from functools import cache, lru_cache
 from urllib.parse import parse_qsl
 
 import numpy as np
@@ -154,11 +154,15 @@ def catalog() -> dict:
     }
 
 
+# a token is decoded on every key press of a lecture: the same few tokens, a pure function (errors are not kept)
+_decode_token = lru_cache(maxsize=256)(Experiment.from_token)
+
+
 def resolve_spec(spec: str | None, preset: str | None) -> tuple[Experiment, str | None]:
     """The experiment a URL names (token, else preset, else the notes' example), and an error message if any."""
     if spec:
         try:
-            experiment = check_limits(Experiment.from_token(spec))
+            experiment = check_limits(_decode_token(spec))
             prepare(experiment)  # data and network must fit each other
             return experiment, None
         except ValueError as exc:
@@ -193,11 +197,21 @@ def _rows(rows) -> str:
     return "\n".join(", ".join(f"{v:g}" for v in r) for r in rows)
 
 
+@cache
+def _preset_steps() -> dict[str, int]:
+    """Each preset's timeline length by experiment id (computed once: parsing the presets costs ~0.5 ms a request)."""
+    return {p["spec_id"]: p["steps"] for p in presets_info()}
+
+
+@cache
+def notes_spec_id() -> str:
+    """The id of the notes' example (note 002's network), whose step the page checks against the printed numbers."""
+    return experiment_from_dict(PRESETS_BY_ID[DEFAULT_PRESET]["spec"]).id
+
+
 def horizon_of(experiment: Experiment) -> int:
-    for p in PRESETS:
-        if experiment_from_dict(p["spec"]).id == experiment.id:
-            return p["steps"]
-    return DEFAULT_HORIZON
+    """The timeline length a preset asks for, else the default."""
+    return _preset_steps().get(experiment.id, DEFAULT_HORIZON)
 
 
 def bounded_horizon(experiment: Experiment, T: int | None) -> tuple[int, str | None]:
@@ -265,11 +279,10 @@ def step_page(
     experiment, error = resolve_spec(spec, preset)
     T, budget_error = bounded_horizon(experiment, T)
     view = view_of(experiment, t, phase, sample, unit, T, predict, shown, present, detail, note)
-    notes_spec = experiment_from_dict(PRESETS_BY_ID[DEFAULT_PRESET]["spec"])
     try:
-        ctx = stage(view, NOTE_002, notes_spec.id)
+        ctx = stage(view, NOTE_002, notes_spec_id())
     except ValueError:  # a bad `detail` in a shared link: show the phase without it
-        ctx = stage(replace(view, detail=""), NOTE_002, notes_spec.id)
+        ctx = stage(replace(view, detail=""), NOTE_002, notes_spec_id())
     ctx |= {"page": "step", "present": bool(present), "presets": presets_info(), "error": error or budget_error}
     if is_fragment(request):
         return templates.TemplateResponse(request, "step.html", ctx, block_name="stage", headers=FRAGMENT_HEADERS)
