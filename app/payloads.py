@@ -39,7 +39,9 @@ def trace_payload(prep: Prepared) -> dict:
     }
 
 
-def history_payload(spec: Experiment, prep: Prepared, k: int, history: History, theta: np.ndarray) -> dict:
+def history_payload(
+    spec: Experiment, prep: Prepared, k: int, history: History, theta: np.ndarray, evaluate_every: int = 1
+) -> dict:
     """One contestant's run: losses at theta_0..theta_steps, metrics, final weights, divergence."""
     opt = spec.optimizers[k]
     params = Params.from_flat(prep.net, theta)
@@ -63,6 +65,8 @@ def history_payload(spec: Experiment, prep: Prepared, k: int, history: History, 
         "biases": list(params.b),
         "diverged": history.diverged_at is not None,
         "diverged_at": history.diverged_at,
+        # the whole-set metrics were evaluated at multiples of this and at the last step (1: every step)
+        "evaluate_every": 1 if history.evaluated is None else evaluate_every,
     }
 
 

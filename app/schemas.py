@@ -174,6 +174,17 @@ class ExperimentIn(Strict):
 
 
 Steps = Annotated[int, Field(ge=0, le=S.max_steps, description="Optimizer steps to take.")]
+EvaluateEvery = Annotated[
+    int,
+    Field(
+        ge=1,
+        le=S.max_steps,
+        description="Mini-batch (or dropout) runs: evaluate the loss, accuracy and test metrics on the whole sets "
+        "only at theta_t with t a multiple of this and at the last step (null in between); a run's "
+        "`evaluate_every` says what it got (1 for a full batch, whose loss comes with every step). The 100x "
+        "divergence test is applied at the evaluated steps; a non-finite gradient is divergence at any step.",
+    ),
+]
 
 
 class TraceRequest(Strict):
@@ -204,6 +215,7 @@ class TrainRequest(ExperimentIn):
 
     optimizer: OptimizerIn
     steps: Steps
+    evaluate_every: EvaluateEvery = 1
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -229,6 +241,7 @@ class RaceRequest(ExperimentIn):
 
     optimizers: Annotated[list[OptimizerIn], Field(min_length=2, max_length=S.max_contestants)]
     steps: Steps
+    evaluate_every: EvaluateEvery = 1
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [

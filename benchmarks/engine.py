@@ -12,7 +12,8 @@ digits scaled up to 28x28 (each pixel a 3x3 block, 2 pixels of border), MNIST's 
 trainer, its buffers) is timed separately. Timings are per step, best of several interleaved blocks, all in one run
 on one BLAS thread (../shared/RECIPES.md: "NumPy speed on these machines"). The clock is this process's CPU time,
 which other processes on a busy machine do not inflate (with one BLAS thread it is the wall time of a quiet
-machine); --wall uses the wall clock instead.
+machine); --wall uses the wall clock instead. Last, two mini-batch runs with the whole-set metrics evaluated every
+step against every 10th step (`evaluate_every`, the API's field for long mini-batch runs).
 """
 
 import os
@@ -349,6 +350,34 @@ def main(argv=None):
             f"  {name}: 1 contestant {one * 1e6:.1f} us/step, 6 contestants {six * 1e6:.1f} us/step, "
             f"ratio {six / one:.2f}x"
         )
+
+    mini_steps = 20 if args.quick else 400
+    print(f"\nmini-batch runs, {mini_steps} steps: whole-set metrics every step against evaluate_every=10:")
+    for name, layers, dataset, n, kind, batch in [
+        ("digits relu 64-128-64-10, 1024 rows, batch 32", [64, 128, 64, 10], "digits", 1024, "relu", 32),
+        ("spiral 2-8-8-1, 500 rows, batch 16", [2, 8, 8, 1], "spiral", 500, "sigmoid", 16),
+    ]:
+        dense, sparse = sparse_ratio(layers, dataset, n, kind, batch, mini_steps, 2 if args.quick else 5)
+        print(
+            f"  {name}: every step {dense * 1e6:.1f} us/step, every 10th {sparse * 1e6:.1f} us/step, "
+            f"{dense / sparse:.2f}x faster"
+        )
+
+
+def sparse_ratio(layers, dataset, n, kind, batch, steps, blocks):
+    """A mini-batch run evaluating the whole-set metrics every step against every 10th, seconds per step."""
+    prep = experiment.prepare(spec_for(layers, dataset, n, kind=kind))
+
+    def block(every):
+        trainer = experiment.trainer_for(prep, [0], batch, steps, experiment.start(prep, 1))
+        trainer.run(0)  # setup, not timed
+        return timed(lambda: trainer.run(steps, evaluate_every=every))
+
+    best = {1: float("inf"), 10: float("inf")}
+    for _ in range(blocks):
+        for every in best:
+            best[every] = min(best[every], block(every))
+    return best[1] / steps, best[10] / steps
 
 
 if __name__ == "__main__":

@@ -112,13 +112,14 @@ class Run:
     theta: np.ndarray
 
 
-def train_runs(spec: Experiment, steps: int, keep_path: bool = False) -> list[Run]:
-    """Train every contestant `steps` steps from the same theta_0 on the same batch order."""
+def train_runs(spec: Experiment, steps: int, keep_path: bool = False, evaluate_every: int = 1) -> list[Run]:
+    """Train every contestant `steps` steps from the same theta_0 on the same batch order (mini-batch runs evaluate
+    the whole-set metrics every `evaluate_every` steps: StackedTrainer.run)."""
     prep = prepare(spec)
     results: list = [None] * len(spec.optimizers)
     for batch_size, members in groups(spec).items():
         trainer = trainer_for(prep, members, batch_size, steps, start(prep, len(members)))
-        for i, (k, history) in enumerate(zip(members, trainer.run(steps, keep_path))):
+        for i, (k, history) in enumerate(zip(members, trainer.run(steps, keep_path, evaluate_every))):
             results[k] = Run(history, trainer.theta[i].copy())
     return results
 

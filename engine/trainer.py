@@ -66,6 +66,7 @@ class History:
     clip_after: np.ndarray | None
     diverged_at: int | None
     path: np.ndarray | None = None  # (steps+1, P) theta_t when asked for
+    evaluated: np.ndarray | None = None  # (steps+1,) bool: where loss and the metrics were evaluated; None = all
 
 
 @dataclass
@@ -488,9 +489,19 @@ class StackedTrainer:
         return total
 
     # ---- the loop ------------------------------------------------------------------------------------------
-    def run(self, steps: int, keep_path: bool = False) -> list[History]:
-        """Take `steps` optimizer steps from the current checkpoint, recording the per-step summaries."""
+    def run(self, steps: int, keep_path: bool = False, evaluate_every: int = 1) -> list[History]:
+        """Take `steps` optimizer steps from the current checkpoint, recording the per-step summaries.
+
+        evaluate_every = k > 1: with mini-batches (or dropout) the loss, accuracy and test metrics on the whole sets
+        cost a forward pass over every row, often more than the step itself, so they are evaluated only at theta_t
+        with t a multiple of k and at the run's last theta, and are NaN in between (History.evaluated says where).
+        A full batch without dropout evaluates every step whatever k is: its loss is the step's own forward pass.
+        Between evaluations a non-finite gradient counts as divergence at once; the 100x rule is applied at the
+        evaluated steps."""
         K, L, net, reg = self.K, self.net.depth, self.net, self.reg
+        every = int(evaluate_every)
+        if every < 1:
+            raise ValueError("evaluate_every: must be at least 1")
         begin = self.t
         full_batch = self.batch_size >= self.m
         dropout = any(self.dropout)
@@ -502,6 +513,7 @@ class StackedTrainer:
             raise ValueError("steps: more steps than learning rates were scheduled")
         # loss and accuracy hold sums over the samples until the end of the run, then are divided once
         loss = np.full((steps + 1, K), np.nan)
+        evaluated = np.ones(steps + 1, dtype=bool) if every == 1 or shares_forward else np.zeros(steps + 1, dtype=bool)
         acc = np.full((steps + 1, K), np.nan) if self.classify else None
         test_loss = np.full((steps + 1, K), np.nan) if has_test else None
         test_acc = np.full((steps + 1, K), np.nan) if has_test and self.classify else None
@@ -555,7 +567,9 @@ class StackedTrainer:
                 if dropout:
                     masks = self._masks(t, p.mb)
                 forward(p, masks)
-                record_metrics(i, shares_forward)
+                measured = evaluated[i] = evaluated[i] or t % every == 0
+                if measured:
+                    record_metrics(i, shares_forward)
                 backward(p, masks)
                 if p.delta_sq is not None:
                     np.add.reduceat(
@@ -586,8 +600,11 @@ class StackedTrainer:
                 self.t = t + 1
                 for k, (update, hyper, theta_k, g_k, state_k) in enumerate(updates, i * K):
                     update(theta_k, g_k, state_k, lr_flat[k], t + 1, hyper)
-                # a NaN or inf anywhere makes the sum non-finite; only then look at each contestant
-                total = loss[i] if penalty is None else loss[i] + penalty[i]
+                # a NaN or inf anywhere makes the sum non-finite; only then look at each contestant. Unevaluated
+                # steps look at ||dW^l||^2 instead: a non-finite theta_t or loss makes the gradient non-finite too
+                total = (
+                    grad_sq[i].sum(axis=-1) if not measured else loss[i] if penalty is None else loss[i] + penalty[i]
+                )
                 if not isfinite(total[0] if K == 1 else np.add.reduce(total)):
                     finite = np.isfinite(total)
                     newly = alive & ~finite
@@ -601,6 +618,7 @@ class StackedTrainer:
                 if path is not None:
                     path[steps] = theta
                 record_metrics(steps, False)
+                evaluated[steps] = True
                 total = loss[steps] if penalty is None else loss[steps] + penalty[steps]
                 newly = alive & ~np.isfinite(total)
                 diverged[newly] = steps
@@ -621,15 +639,21 @@ class StackedTrainer:
             if begin == 0 and self.start_loss is None:
                 self.start_loss = loss[0].copy()
             if self.start_loss is not None:
-                diverged = divergence.first_divergence(
-                    loss[: steps_done + 1], self.start_loss, diverged, self.divergence_factor
-                )
-        return [
+                rows = np.flatnonzero(evaluated[: steps_done + 1])
+                found = divergence.first_divergence(loss[rows], self.start_loss, None, self.divergence_factor)
+                found = np.where(found >= 0, rows[np.maximum(found, 0)], -1)  # back to step indices
+                both = (found >= 0) & (diverged >= 0)
+                diverged = np.where(both, np.minimum(found, diverged), np.maximum(found, diverged))
+        histories = [
             self._history(
                 k, diverged[k], loss, test_loss, acc, test_acc, lrs, delta_sq, grad_sq, clip, path, steps_done
             )
             for k in range(K)
         ]
+        if not evaluated.all():
+            for h in histories:
+                h.evaluated = evaluated.copy()
+        return histories
 
     def _history(self, k, diverged_at, loss, test_loss, acc, test_acc, lrs, delta_sq, grad_sq, clip, path, done):
         """Slice contestant k out of the stacked records; after divergence every value is NaN."""

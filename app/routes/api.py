@@ -82,13 +82,15 @@ def ids(spec: Experiment) -> dict:
     return {"spec_id": spec.id, "spec_token": spec.to_token()}
 
 
-def run_payload(spec: Experiment, steps: int) -> dict:
+def run_payload(spec: Experiment, steps: int, evaluate_every: int = 1) -> dict:
     prep = prepare(spec)
     check_features(prep)
     cost.train_or_race(prep, steps, len(spec.optimizers)).enforce()
-    runs = train_runs(spec, steps)
+    runs = train_runs(spec, steps, evaluate_every=evaluate_every)
     return {
-        "runs": [payloads.history_payload(spec, prep, k, r.history, r.theta) for k, r in enumerate(runs)],
+        "runs": [
+            payloads.history_payload(spec, prep, k, r.history, r.theta, evaluate_every) for k, r in enumerate(runs)
+        ],
         "steps": steps,
         **ids(spec),
     }
@@ -109,7 +111,7 @@ def trace(body: TraceRequest):
 def train_one(body: TrainRequest):
     """The training objective at theta_0 .. theta_steps, metrics per step, final weights, divergence."""
     spec = experiment_from_dict(body.engine_dict())
-    result = run_payload(spec, body.steps)
+    result = run_payload(spec, body.steps, body.evaluate_every)
     run = result.pop("runs")[0]
     return json_response({**run, **result})
 
@@ -118,7 +120,7 @@ def train_one(body: TrainRequest):
 def race(body: RaceRequest):
     """Every contestant starts from the same theta_0 and sees the same batch order; one train result each."""
     spec = experiment_from_dict(body.engine_dict())
-    return json_response(run_payload(spec, body.steps))
+    return json_response(run_payload(spec, body.steps, body.evaluate_every))
 
 
 @router.post("/step", summary="The full record of step t")

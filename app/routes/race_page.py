@@ -261,6 +261,7 @@ class StreamedRace:
             "classify": prep.classify,
             "data": data,
             "boundary": self.boundary,
+            "evaluate_every": self.body.evaluate_every,  # mini-batch groups: whole-set losses at multiples of it
         }
 
     def _train(self):
@@ -292,7 +293,9 @@ class StreamedRace:
             for members, trainer in self.trainers:
                 if all(self.diverged[k] is not None for k in members) and done:
                     continue  # all of them diverged: nothing left to compute
-                for _i, (k, h) in enumerate(zip(members, trainer.run(n, keep_path=True))):
+                for _i, (k, h) in enumerate(
+                    zip(members, trainer.run(n, keep_path=True, evaluate_every=self.body.evaluate_every))
+                ):
                     self.loss[done : done + n + 1, k] = h.loss
                     if self.acc is not None:
                         self.acc[done : done + n + 1, k] = h.accuracy

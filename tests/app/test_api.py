@@ -127,6 +127,39 @@ async def test_race_contestant_equals_solo_run(client, preset, strict_json):
             np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
 
 
+async def test_train_evaluate_every_thins_the_whole_set_metrics_of_a_mini_batch_run(client, preset, strict_json):
+    spec = {**preset("spiral-2-8-8-1"), "optimizer": {"name": "adam", "lr": 0.01, "batch_size": 16}}
+    spec["data"] = {**spec["data"], "test_fraction": 0.25}
+    dense = await post(client, "/train", train_body(spec, 25), strict_json)
+    sparse = await post(client, "/train", train_body(spec, 25, evaluate_every=10), strict_json)
+    assert dense["evaluate_every"] == 1 and sparse["evaluate_every"] == 10
+    assert sparse["weights"] == dense["weights"]  # the same training
+    evaluated = [0, 10, 20, 25]
+    for t in range(26):
+        if t in evaluated:
+            assert sparse["loss"][t] == dense["loss"][t]
+            assert sparse["test_loss"][t] == dense["test_loss"][t]
+        else:
+            assert sparse["loss"][t] is None and sparse["accuracy"][t] is None
+    assert sparse["grad_norm"] == dense["grad_norm"]  # per step, whatever is evaluated
+
+
+async def test_race_evaluate_every_leaves_a_full_batch_contestant_dense(client, preset, strict_json):
+    spec = preset("xor-2-4-1")
+    del spec["optimizer"]
+    optimizers = [{"name": "sgd", "lr": 2.0}, {"name": "sgd", "lr": 2.0, "batch_size": 2}]
+    d = await post(client, "/race", {**spec, "optimizers": optimizers, "steps": 9, "evaluate_every": 4}, strict_json)
+    full, mini = d["runs"]
+    assert full["evaluate_every"] == 1 and None not in full["loss"]
+    assert mini["evaluate_every"] == 4
+    assert [t for t, v in enumerate(mini["loss"]) if v is not None] == [0, 4, 8, 9]
+
+
+async def test_evaluate_every_must_be_positive(client, preset):
+    r = await client.post(f"{API}/train", json=train_body(preset("xor-2-4-1"), 5, evaluate_every=0))
+    assert r.status_code == 422 and "evaluate_every" in r.text
+
+
 # --- step --------------------------------------------------------------------------------------------------------
 
 

@@ -94,6 +94,32 @@ async def test_stream_events_in_order_and_covering_every_step(client, strict_jso
     assert np.all(z[:, 0] == z[0, 0]), "at step 0 every contestant has the same weights, so the same boundary"
 
 
+async def test_stream_evaluate_every_thins_only_the_mini_batch_group(client, strict_json):
+    body = {
+        **MOONS,
+        "optimizers": [{"name": "sgd", "lr": 0.5}, {"name": "adam", "lr": 0.02, "batch_size": 8}],
+        "steps": 23,
+        "chunk": 10,
+        "evaluate_every": 5,
+        "snapshots": 3,
+        "boundary_resolution": 8,
+        "surface_resolution": 9,
+    }
+    events = await stream(client, body, strict_json)
+    assert events[0]["evaluate_every"] == 5 and events[-1]["event"] == "done"
+    chunks = [e for e in events if e["event"] == "chunk"]
+    loss = {k: {} for k in range(2)}
+    for c in chunks:
+        for k in range(2):
+            loss[k].update(zip(range(c["t0"], c["t1"] + 1), c["loss"][k]))
+    runs = experiment.train_runs(experiment_from_dict(body), 23)
+    assert all(loss[0][t] == pytest.approx(runs[0].history.loss[t], rel=1e-12) for t in range(24))  # full batch
+    kept = sorted(t for t, v in loss[1].items() if v is not None)
+    # multiples of 5, and each chunk's last step (10, 20, 23: a chunk ends with the loss at its last theta)
+    assert kept == [0, 5, 10, 15, 20, 23]
+    assert all(loss[1][t] == pytest.approx(runs[1].history.loss[t], rel=1e-12) for t in kept)
+
+
 async def test_the_race_is_fair(client, strict_json):
     """Same theta_0, same step-0 loss, same batches: an identical contestant in another group or alone agrees."""
     twin = {"name": "sgd", "lr": 0.3, "batch_size": 4}
