@@ -310,8 +310,24 @@ def _losses(net: Network, X, Y, l2, l1, G: int, thetas_for) -> np.ndarray:
     return out
 
 
-def _objective_stack(net: Network, thetas: np.ndarray, X, Y, l2, l1, offsets) -> np.ndarray:
-    """`backprop.objective` for each row of thetas (g, P), computed the same way so theta_c gives the same bits.
+def predictions(net: Network, thetas: np.ndarray, X) -> np.ndarray:
+    """a^L (G, m, n_L) for every row of thetas (G, P) on the rows of X: `backprop.predict` on a stack, one matmul
+    per layer for all of them (a race's decision-boundary frames: a few dozen thetas on a grid of points)."""
+    thetas = np.asarray(thetas, dtype=np.float64)
+    X = np.asarray(X, dtype=np.float64)
+    G, m = thetas.shape[0], X.shape[0]
+    out = np.empty((G, m, net.layers[-1]))
+    chunk = max(1, MAX_FLOATS // max(m * (max(net.layers) + 1), net.n_params))
+    offsets = layer_offsets(net)
+    with np.errstate(all="ignore"):
+        for start in range(0, G, chunk):
+            rows = slice(start, min(start + chunk, G))
+            out[rows] = _forward_stack(net, thetas[rows], X, offsets)[1]
+    return out
+
+
+def _forward_stack(net: Network, thetas: np.ndarray, X, offsets):
+    """z^L, a^L and the weights W^l for each row of thetas (g, P), computed as `backprop.forward` does.
 
     z^l = a^{l-1} W^l.T + b^l with W^l (g, n_l, n_{l-1}) stacked: np.matmul broadcasts the shared X over g.
     """
@@ -327,6 +343,12 @@ def _objective_stack(net: Network, thetas: np.ndarray, X, Y, l2, l1, offsets) ->
         in_place = _IN_PLACE.get(net.activations[l]) if l < net.depth - 1 else None
         # a hidden z^l is not needed again: overwrite it with a^l
         a = in_place(z) if in_place is not None else ACTIVATIONS[net.activations[l]].f(z)
+    return z, a, Ws
+
+
+def _objective_stack(net: Network, thetas: np.ndarray, X, Y, l2, l1, offsets) -> np.ndarray:
+    """`backprop.objective` for each row of thetas (g, P), computed the same way so theta_c gives the same bits."""
+    z, a, Ws = _forward_stack(net, thetas, X, offsets)
     loss = net.loss_fn.per_sample(z, a, Y).mean(axis=-1)
     # the penalty summed in the order `backprop.penalty` sums it: layer by layer, L2 then L1
     penalty = 0.0

@@ -16,9 +16,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import Field
 
 from engine import experiment, problems, surfaces
-from engine.backprop import predict
 from engine.gradcheck import parameter_names
-from engine.network import Params
 from engine.optimizers import OPTIMIZERS, Optimizer
 from engine.spec import Experiment, experiment_from_dict, optimizer_from_dict
 
@@ -389,13 +387,9 @@ class StreamedRace:
         xs = np.linspace(lo[0] - pad[0], hi[0] + pad[0], R)
         ys = np.linspace(lo[1] - pad[1], hi[1] + pad[1], R)
         grid = np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2)
-        z = np.full((self.K, len(self.snap_steps), R, R), np.nan)
-        with np.errstate(all="ignore"):
-            for k in range(self.K):
-                for s, _t in enumerate(self.snap_steps):
-                    theta = self.snaps[s, k]
-                    if np.all(np.isfinite(theta)):
-                        z[k, s] = predict(prep.net, Params.from_flat(prep.net, theta), grid)[:, 0].reshape(R, R)
+        thetas = self.snaps.swapaxes(0, 1).reshape(-1, self.P)  # contestant-major: (K * snapshots, P)
+        z = surfaces.predictions(prep.net, thetas, grid)[:, :, 0].reshape(self.K, len(self.snap_steps), R, R)
+        z[~np.all(np.isfinite(thetas), axis=1).reshape(self.K, -1)] = np.nan  # diverged: no picture
         z[~np.isfinite(z)] = np.nan
         return {"event": "boundary", "x": xs, "y": ys, "steps": self.snap_steps, "z": np.rint(100 * z)}  # percent
 

@@ -16,11 +16,9 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from engine import experiment, problems, surfaces
-from engine.backprop import predict
 from engine.divergence import FACTOR as DIVERGENCE_FACTOR
 from engine.gradcheck import parameter_names
 from engine.initializers import INITIALIZERS
-from engine.network import Params
 from engine.optimizers import OPTIMIZERS, Optimizer
 from engine.presets import PRESETS_BY_ID
 from engine.spec import Experiment, experiment_from_dict, optimizer_from_dict
@@ -510,14 +508,11 @@ def boundary(result: RaceResult) -> dict | None:
     xs = np.linspace(lo[0] - pad[0], hi[0] + pad[0], R)
     ys = np.linspace(lo[1] - pad[1], hi[1] + pad[1], R)
     grid = np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2)  # row r of the picture is ys[r]
-    z = np.full((K, len(rows), R * R), 255, dtype=np.uint8)
-    with np.errstate(all="ignore"):
-        for k in range(K):
-            for s, r in enumerate(rows):
-                theta = result.paths[k, r]
-                if np.all(np.isfinite(theta)):
-                    p = predict(prep.net, Params.from_flat(prep.net, theta), grid)[:, 0]
-                    z[k, s] = np.where(np.isfinite(p), np.rint(100 * np.clip(p, 0, 1)), 255).astype(np.uint8)
+    thetas = result.paths[:, rows].reshape(-1, prep.net.n_params)  # contestant-major: (K * len(rows), P)
+    p = surfaces.predictions(prep.net, thetas, grid)[:, :, 0]
+    p[~np.all(np.isfinite(thetas), axis=1)] = np.nan  # a diverged run has no picture
+    with np.errstate(invalid="ignore"):
+        z = np.where(np.isfinite(p), np.rint(100 * np.clip(p, 0, 1)), 255).astype(np.uint8).reshape(K, len(rows), -1)
     return {
         "x": [float(xs[0]), float(xs[-1])],
         "y": [float(ys[0]), float(ys[-1])],
