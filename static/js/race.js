@@ -26,10 +26,11 @@ const mark = (name) => { timeline[name] = performance.now(); };  // ms spent per
 const player = { i: 0, playing: false, raf: 0, last: 0, owed: 0, drawn: 0, redraws: 0, since: 0 };
 
 // ---- decoding --------------------------------------------------------------------------------------------------
+// a state table from app/views/race.py _b64: float32, weight by weight, byte-shuffled (byte b of value i at b*n + i)
 function floats(b64) {
-  const bin = atob(b64);
+  const bin = atob(b64), n = bin.length >> 2;
   const bytes = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+  for (let b = 0; b < 4; b++) for (let i = 0; i < n; i++) bytes[4 * i + b] = bin.charCodeAt(b * n + i);
   return new Float32Array(bytes.buffer);
 }
 
@@ -300,7 +301,7 @@ function stateChart() {
     const arr = d.state[k][q];
     if (!arr) continue;
     const y = new Array(d.state_steps.length);
-    for (let r = 0; r < y.length; r++) { const v = arr[r * d.P + w]; y[r] = Number.isNaN(v) ? null : v; }
+    for (let r = 0; r < y.length; r++) { const v = arr[w * y.length + r]; y[r] = Number.isNaN(v) ? null : v; }
     traces.push({ x: d.state_steps, y, mode: "lines", line: { color: d.colours[k], width: 3, dash: d.dashes[k] },
       hovertemplate: `${d.labels[k]}<br>step %{x}: %{y:.4g}<extra></extra>` });
   }

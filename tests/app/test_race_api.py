@@ -388,7 +388,14 @@ async def test_events_stream_status_standings_and_the_race(client):
     assert set(data["state"][1]) == {"g", "update", "m", "v", "m_hat", "v_hat"}
     P = len(data["parameter_names"])
     raw = base64.b64decode(data["state"][1]["g"])
-    assert len(raw) == 4 * P * len(data["state_steps"])
+    rows = len(data["state_steps"])
+    assert len(raw) == 4 * P * rows
+    # weight by weight, byte-shuffled (app/views/race.py _b64): undone, row s of weight w is g of update state_steps[s]
+    g = np.ascontiguousarray(np.frombuffer(raw, dtype=np.uint8).reshape(4, -1).T).view("<f4").reshape(P, rows)
+    for s in (0, rows - 1):
+        t = data["state_steps"][s]
+        expected = experiment.step_record(spec, t - 1, 1).grad  # update t uses the gradient at theta_{t-1}
+        np.testing.assert_array_equal(g[:, s], expected.astype(np.float32))
 
 
 async def test_events_refuse_bad_input_with_a_4xx(client):

@@ -8,6 +8,9 @@ from __future__ import annotations
 import re
 import time
 
+import numpy as np
+
+from engine import experiment
 from engine.spec import experiment_from_dict
 
 READY_MS = 90_000
@@ -86,6 +89,13 @@ def test_changing_the_state_weight_makes_no_request(page, live_server, console_e
     page.select_option("[data-testid=state-weight]", "7")
     wait_until(page, "new URL(location.href).searchParams.get('w') === '7'")
     second = page.evaluate("document.getElementById('state-chart').data.map((t) => Array.from(t.y))")
+    # the numbers drawn are the engine's: weight 7's update at two of the recorded steps, for every contestant
+    xs = page.evaluate("Array.from(document.getElementById('state-chart').data[0].x)")
+    spec = experiment_from_dict(MOONS)
+    for r in (0, len(xs) - 1):
+        for k in range(len(MOONS["optimizers"])):
+            update = experiment.step_record(spec, xs[r] - 1, k).update.flat()[7]  # update t: theta_t - theta_{t-1}
+            assert second[k][r] == float(np.float32(update)), (k, xs[r])
     page.select_option("[data-testid=state-quantity]", "velocity")
     third = page.evaluate("document.getElementById('state-chart').data.length")
     assert first != second and third == 3  # SGD with momentum, the notes' momentum... and plain SGD's buffer
