@@ -266,7 +266,9 @@ def race_context(spec: Experiment, steps: int) -> dict:
         "boundary": rv.has_boundary(spec),
         "loss_title": rv.LOSS_TITLES.get(prep.net.loss, prep.net.loss),
         "data_text": f"{prep.X.shape[0]} training rows"
-        + (f", {m_test} test rows" if m_test else ", no test set (every row trains)"),
+        + (f", {m_test} test rows" if m_test else ", no test set (every row trains)")
+        + (f"; {note}" if (note := rv.evaluation_note(rv.evaluation_stride(spec, steps))) else ""),
+        "every": rv.evaluation_stride(spec, steps),  # > 1: the mini-batch losses are drawn at every `every` steps
         "network_text": f"{'-'.join(map(str, prep.net.layers))} · {', '.join(prep.net.activations)} · "
         f"{rv.LOSS_TITLES.get(prep.net.loss, prep.net.loss)} · init {spec.network.init} · "
         f"{prep.net.n_params} parameters",

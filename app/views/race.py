@@ -219,7 +219,8 @@ def card(spec: Experiment, k: int) -> dict:
         "k": k,
         "title": title,
         "short": SHORT.get(title, title),
-        "lr": "η " + fmt.text(hyper["lr"]),
+        # the standings' label: a GD-against-SGD race differs in the batch, not the rule
+        "lr": "η " + fmt.text(hyper["lr"]) + ("" if opt.batch_size is None else f" · batch {opt.batch_size}"),
         "form": form,
         "settings": settings,
         "equations": equations,
@@ -252,9 +253,28 @@ STATE_FLOATS = 600_000  # optimizer-state values kept for "inside the optimizer"
 CHUNKS = 20  # progress reports per race
 
 
-def frame_steps(steps: int, count: int = MAX_FRAMES) -> np.ndarray:
-    """The steps playback shows: 0..steps, at most count+1 of them, evenly spaced, the last one always."""
+def frame_steps(steps: int, count: int = MAX_FRAMES, every: int = 1) -> np.ndarray:
+    """The steps playback shows: 0..steps, at most count+1 of them, evenly spaced, the last one always; with
+    `every` > 1 (see evaluation_stride) the multiples of it, where every contestant's loss was evaluated."""
+    if every > 1:
+        return np.unique(np.append(np.arange(0, steps + 1, every), steps))
     return np.unique(np.rint(np.linspace(0, steps, min(steps, count) + 1)).astype(int))
+
+
+def evaluation_stride(spec: Experiment, steps: int) -> int:
+    """How often a race evaluates the whole-set losses of its mini-batch (or dropout) contestants: at the playback
+    frames only (engine StackedTrainer.run's evaluate_every), not at every step, where that forward pass over every
+    row would cost more than the small batch's step; 1 when every contestant trains on the full batch."""
+    m = experiment.prepare(spec).X.shape[0]
+    thinned = spec.dropout or any(b is not None and b < m for b in experiment.groups(spec))
+    return max(1, math.ceil(steps / MAX_FRAMES)) if thinned else 1
+
+
+def evaluation_note(every: int) -> str:
+    """What the loss chart plots when a race evaluates every `every` steps ('' when every step)."""
+    if every <= 1:
+        return ""
+    return f"mini-batch runs: the loss on every training row, evaluated every {every} steps, joined by lines"
 
 
 @dataclass
@@ -321,6 +341,7 @@ def run_race(spec: Experiment, steps: int):
     """
     prep = experiment.prepare(spec)
     K, P = len(spec.optimizers), prep.net.n_params
+    every = evaluation_stride(spec, steps)
     stride = max(1, math.ceil((steps + 1) * K * P / PATH_FLOATS))
     path_steps = np.unique(np.append(np.arange(0, steps + 1, stride), steps))
     names, state_steps = state_plan(spec, steps)
@@ -350,7 +371,7 @@ def run_race(spec: Experiment, steps: int):
         for members, trainer in trainers:
             if done and all(diverged[k] is not None for k in members):
                 continue
-            for k, h in zip(members, trainer.run(n, keep_path=True)):
+            for k, h in zip(members, trainer.run(n, keep_path=True, evaluate_every=every)):
                 rows = slice(done, done + n + 1)
                 loss[k, rows] = h.loss
                 if test_loss is not None:
@@ -435,7 +456,7 @@ def landscape(result: RaceResult, resolution: int = 41) -> dict:
             f"The loss on the plane of the paths' first two principal directions through θ₀ (Li et al. 2018); "
             f"the plane holds {fmt.percent(share, 3)} of the paths' squared distance from θ₀."
         )
-    frames = frame_steps(result.steps)
+    frames = frame_steps(result.steps, every=evaluation_stride(result.spec, result.steps))
     rows = np.unique(np.clip(np.searchsorted(result.path_steps, frames, side="right") - 1, 0, None))
     # the colour scale covers the grid's values and the true losses along the paths (log when they span decades)
     path_losses = result.loss[:, result.path_steps]
@@ -568,7 +589,8 @@ def page_data(result: RaceResult, land: dict | None = None) -> dict:
     """What the page script draws and animates, all numbers a person reads already text."""
     spec = result.spec
     prep = experiment.prepare(spec)
-    frames = frame_steps(result.steps)
+    every = evaluation_stride(spec, result.steps)
+    frames = frame_steps(result.steps, every=every)
     names = ["w", "b"] if tuple(prep.net.layers) == (1, 1) else parameter_names(prep.net)
     cards = [card(spec, k) for k in range(len(spec.optimizers))]
     return {
@@ -595,6 +617,7 @@ def page_data(result: RaceResult, land: dict | None = None) -> dict:
         "loss_title": LOSS_TITLES.get(prep.net.loss, prep.net.loss),
         "loss_dtick": _log_dtick(result.loss, result.test_loss),
         "has_test": result.test_loss is not None,
+        "evaluate_every": every,
     }
 
 

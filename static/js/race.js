@@ -51,12 +51,13 @@ const MARGIN = () => (isPresent() ? { l: 92, r: 20, t: 12, b: 58 } : { l: 62, r:
 function lossTraces() {
   const d = race, traces = [];
   for (let k = 0; k < d.K; k++) {
-    traces.push({ x: d.steps0, y: d.loss[k], mode: "lines", name: d.labels[k],
+    // connectgaps: a mini-batch race has losses only at its frames (page_data's evaluate_every)
+    traces.push({ x: d.steps0, y: d.loss[k], mode: "lines", name: d.labels[k], connectgaps: true,
       line: { color: d.colours[k], width: 3.5, dash: d.dashes[k] }, hovertemplate: `${d.labels[k]}<br>step %{x}: %{y:.4g}<extra></extra>` });
   }
   if (d.test_loss) {
     for (let k = 0; k < d.K; k++) {
-      traces.push({ x: d.steps0, y: d.test_loss[k], mode: "lines",
+      traces.push({ x: d.steps0, y: d.test_loss[k], mode: "lines", connectgaps: true,
         name: `${d.labels[k]} (test)`, line: { color: d.colours[k], width: 1.5, dash: d.dashes[k] },
         hovertemplate: `${d.labels[k]} test<br>step %{x}: %{y:.4g}<extra></extra>` });
     }

@@ -398,6 +398,27 @@ async def test_events_stream_status_standings_and_the_race(client):
         np.testing.assert_array_equal(g[:, s], expected.astype(np.float32))
 
 
+async def test_a_mini_batch_race_evaluates_its_losses_at_the_frames(client):
+    """GD against SGD on batches of 4: the whole-set loss of the mini-batch group at the playback frames only (every
+    ceil(steps / 300)-th step), the engine's numbers there; the full-batch contestant keeps every step."""
+    spec = experiment_from_dict(
+        {**MOONS, "optimizers": [{"name": "sgd", "lr": 0.5}, {"name": "sgd", "lr": 0.1, "batch_size": 4}]}
+    )
+    page = await client.get(f"/race?spec={spec.to_token()}&steps=700")
+    assert "the loss on every training row, evaluated every 3 steps, joined by lines" in page.text
+    r = await client.get(f"/race/events?spec={spec.to_token()}&steps=700")
+    data = json.loads(re.search(r'id="race-json">(.*)</script>', dict(sse_events(r.text))["race"], re.S).group(1))
+    assert data["evaluate_every"] == 3
+    assert data["frames"] == [*range(0, 700, 3), 700]
+    dense = experiment.train(spec, 700)
+    np.testing.assert_allclose(data["loss"][0], dense[0].loss, rtol=1e-12)  # full batch: every step
+    mini = np.array([np.nan if v is None else v for v in data["loss"][1]])
+    kept = np.flatnonzero(np.isfinite(mini))
+    assert set(data["frames"]) <= set(kept) and len(kept) < 300  # the frames, and each progress chunk's last step
+    np.testing.assert_allclose(mini[kept], dense[1].loss[kept], rtol=1e-12)
+    assert all(row["loss"] != "—" for frame in data["standings"] for row in frame)  # a number at every frame
+
+
 async def test_events_refuse_bad_input_with_a_4xx(client):
     r = await client.get("/race/events?spec=nonsense&steps=10")
     assert 400 <= r.status_code < 500 and "spec" in r.text
