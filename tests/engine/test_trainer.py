@@ -80,6 +80,18 @@ SPECS = {
         "optimizer": {"name": "adam"},
         "batch_size": 16,
     },
+    # 10 sigmoid outputs on 120 rows: the BCE summary takes softplus from the output's e^-z (trainer.softplus_from_exp)
+    "bce_ten_outputs": {
+        "network": {"layers": [64, 6, 10], "activations": ["tanh", "sigmoid"], "loss": "bce"},
+        "data": {"dataset": "digits", "n": 120, "test_fraction": 0.2},
+        "optimizer": {"name": "adam", "lr": 0.05},
+    },
+    "bce_ten_outputs_mini_batch": {
+        "network": {"layers": [64, 6, 10], "activations": ["tanh", "sigmoid"], "loss": "bce"},
+        "data": {"dataset": "digits", "n": 120},
+        "optimizer": {"name": "sgd", "lr": 0.5},
+        "batch_size": 16,
+    },
     "mse_regression": {
         "network": {"layers": [1, 6, 1], "activations": ["tanh", "linear"], "loss": "mse"},
         "data": {"dataset": "sine", "n": 30},
@@ -431,3 +443,17 @@ def test_spec_id_is_the_same_in_another_process():
     ).stdout.split()
     assert out == [s.id for s in specs]
     assert len(set(out)) == len(out)  # different specs, different ids
+
+
+def test_softplus_from_exp_equals_logaddexp_at_any_z():
+    """The BCE summary's softplus, from the output's e^-z, within an ulp of np.logaddexp(0, z), tails included."""
+    from engine.trainer import softplus_from_exp
+
+    z = np.array([-800.0, -700.0, -40.0, -1e-9, 0.0, 1e-9, 0.7, 40.0, 700.0, 800.0, np.inf, -np.inf, np.nan])
+    with np.errstate(all="ignore"):  # as inside StackedTrainer.run: e^800 is inf, 1/0 is inf
+        got = softplus_from_exp(z, np.exp(-z), np.empty_like(z))
+        want = np.logaddexp(0.0, z)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    finite = np.isfinite(want)
+    np.testing.assert_allclose(got[finite], want[finite], rtol=2.3e-16, atol=0)
+    assert got[z == np.inf] == np.inf and got[z == -np.inf] == 0.0
