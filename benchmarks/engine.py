@@ -351,6 +351,14 @@ def main(argv=None):
             f"ratio {six / one:.2f}x"
         )
 
+    sweep = [0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 0.5, 1.0]
+    print(f"\nAdam learning-rate sweep of {len(sweep)}, spiral 2-8-8-1, 200 samples, {race_steps} steps:")
+    one_call, per_contestant = sweep_ratio(sweep, race_steps, 2 if args.quick else 5)
+    print(
+        f"  one update call for the eight {one_call * 1e6:.1f} us/step, one call per contestant "
+        f"{per_contestant * 1e6:.1f} us/step: {per_contestant / one_call:.2f}x"
+    )
+
     mini_steps = 20 if args.quick else 400
     print(f"\nmini-batch runs, {mini_steps} steps: whole-set metrics every step against evaluate_every=10:")
     for name, layers, dataset, n, kind, batch in [
@@ -362,6 +370,37 @@ def main(argv=None):
             f"  {name}: every step {dense * 1e6:.1f} us/step, every 10th {sparse * 1e6:.1f} us/step, "
             f"{dense / sparse:.2f}x faster"
         )
+
+
+def sweep_ratio(lrs, steps, blocks):
+    """Neighbouring contestants with one rule updated in one call (StackedTrainer._stack_updates) against one call
+    each (what a rule the trainer does not know gets), seconds per step."""
+    from engine import trainer as trainer_module
+
+    spec = experiment_from_dict(
+        {
+            "network": {"layers": [2, 8, 8, 1], "activations": ["tanh", "tanh", "sigmoid"], "loss": "bce"},
+            "data": {"dataset": "spiral", "n": 200},
+            "optimizers": [{"name": "adam", "lr": lr} for lr in lrs],
+        }
+    )
+    prep = experiment.prepare(spec)
+    stack_key = trainer_module._stack_key
+
+    def block(stacked):
+        trainer_module._stack_key = stack_key if stacked else (lambda c: None)
+        try:
+            trainer = experiment.trainer_for(prep, list(range(len(lrs))), None, steps, experiment.start(prep, len(lrs)))
+        finally:
+            trainer_module._stack_key = stack_key
+        trainer.run(0)  # setup, not timed
+        return timed(lambda: trainer.run(steps))
+
+    best = {True: float("inf"), False: float("inf")}
+    for _ in range(blocks):
+        for stacked in best:
+            best[stacked] = min(best[stacked], block(stacked))
+    return best[True] / steps, best[False] / steps
 
 
 def sparse_ratio(layers, dataset, n, kind, batch, steps, blocks):

@@ -28,7 +28,7 @@ from .activations import ACTIVATIONS, apply_grad
 from .cancel import checker
 from .losses import output_delta
 from .network import Network, Params
-from .optimizers import Optimizer
+from .optimizers import OPTIMIZERS, Optimizer
 from .regularization import batch_position, dropout_masks, epoch_order
 
 
@@ -251,6 +251,20 @@ class _Pass:
         self.n_accuracy = float(self.mb)
 
 
+# hyperparameters an update rule branches on (`if hp[...]`): contestants stack only when these are equal
+_BRANCHING = ("momentum", "weight_decay", "nesterov", "dampening")
+
+
+def _stack_key(c: Contestant):
+    """What contestants must share to be updated in one call: the rule itself (not a wrapper around it) and the
+    values of its branching hyperparameters; None for a rule that is not one of engine.optimizers'."""
+    fn = c.optimizer.update
+    known = OPTIMIZERS.get(c.optimizer.name)
+    if known is None or known.update is not fn:
+        return None
+    return fn, tuple((name, c.hyper[name]) for name in _BRANCHING if name in c.hyper)
+
+
 class StackedTrainer:
     """Trains K contestants from one checkpoint on the same batches; `run(steps)` returns a History each."""
 
@@ -282,6 +296,7 @@ class StackedTrainer:
             c.optimizer.init_state(net.n_params) for c in contestants
         ]
         self.grad = np.zeros_like(self.theta)
+        self._update_calls = self._stack_updates()
         offsets = layer_offsets(net)
         self.offsets = offsets
         shapes = [(n_out, n_in + 1) for n_in, n_out in zip(net.layers[:-1], net.layers[1:])]
@@ -314,6 +329,35 @@ class StackedTrainer:
         self._eval_passes: dict[str, _Pass] = {}
         self._epoch, self._order = None, None
         self._XT = self._YT = None
+
+    # ---- the update ----------------------------------------------------------------------------------------
+    def _stack_updates(self) -> list[tuple]:
+        """The update calls of a step: one per run of neighbouring contestants with the same rule and the same
+        branching hyperparameters (a learning-rate sweep, say), on their stacked rows of theta, g and the state,
+        with the hyperparameters that differ as (n, 1) columns; one per contestant otherwise. The rules of
+        engine.optimizers are elementwise, so a row gets the bits it would get alone; a wrapped rule (the /race
+        page's recorder) is called per contestant, as it expects."""
+        calls, k, K = [], 0, self.K
+        keys = [_stack_key(c) for c in self.contestants]
+        while k < K:
+            j = k + 1
+            while keys[k] is not None and j < K and keys[j] == keys[k]:
+                j += 1
+            c = self.contestants[k]
+            if j - k == 1:
+                calls.append((k, j, c.optimizer.update, c.hyper, self.theta[k], self.grad[k], self.states[k]))
+            else:
+                hypers = [self.contestants[i].hyper for i in range(k, j)]
+                hyper = {
+                    name: value if all(h[name] == value for h in hypers) else np.array([[h[name]] for h in hypers])
+                    for name, value in hypers[0].items()
+                }
+                stacked = {name: np.stack([self.states[i][name] for i in range(k, j)]) for name in self.states[k]}
+                for i in range(k, j):  # each contestant's state is its row of the stack (checkpoints copy it)
+                    self.states[i] = {name: rows[i - k] for name, rows in stacked.items()}
+                calls.append((k, j, c.optimizer.update, hyper, self.theta[k:j], self.grad[k:j], stacked))
+            k = j
+        return calls
 
     # ---- buffers and batches -------------------------------------------------------------------------------
     def _train_pass(self, mb: int) -> _Pass:
@@ -569,10 +613,7 @@ class StackedTrainer:
         theta, g, g_sq, wmask, offsets = self.theta, self.grad, self._grad_sq, self.wmask, self.offsets
         weight_sq = self._weight_sq
         forward, backward, summarize, vecdot = self._forward, self._backward, self._summarize, np.vecdot
-        updates = [
-            (c.optimizer.update, c.hyper, self.theta[k], self.grad[k], self.states[k])
-            for k, c in enumerate(self.contestants)
-        ]
+        updates = self._update_calls
         lr_flat = lrs.ravel().tolist()  # Python floats (a list of lists would feed the GC)
         masks = None
         stop_if_over = checker()  # the request's deadline / disconnect flag, None outside a request
@@ -635,8 +676,9 @@ class StackedTrainer:
                     g *= scale[:, None]
                     clip[i, 0], clip[i, 1] = norms, norms * scale
                 self.t = t + 1
-                for k, (update, hyper, theta_k, g_k, state_k) in enumerate(updates, i * K):
-                    update(theta_k, g_k, state_k, lr_flat[k], t + 1, hyper)
+                for a, b, update, hyper, theta_k, g_k, state_k in updates:
+                    lr = lr_flat[i * K + a] if b - a == 1 else lrs[i, a:b, None]
+                    update(theta_k, g_k, state_k, lr, t + 1, hyper)
                 # a NaN or inf anywhere makes the sum non-finite; only then look at each contestant. Unevaluated
                 # steps look at ||dW^l||^2 instead: a non-finite theta_t or loss makes the gradient non-finite too
                 total = (
