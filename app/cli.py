@@ -40,7 +40,7 @@ EXPERIMENT_KEYS = {
     "batch_size",
     "seed",
 }
-FILE_KEYS = EXPERIMENT_KEYS | {"steps", "t", "contestant", "spec", "spec_token"}
+FILE_KEYS = EXPERIMENT_KEYS | {"steps", "evaluate_every", "t", "contestant", "spec", "spec_token"}
 
 
 class CommandError(Exception):
@@ -218,11 +218,12 @@ class Progress:
 # --------------------------------------------------------------------------- train
 
 
-def table_steps(steps: int, rows: int = TABLE_ROWS) -> list[int]:
-    """The steps the loss table shows: evenly spaced from 0 to `steps`, both included, no repeats."""
+def table_steps(steps: int, rows: int = TABLE_ROWS, every: int = 1) -> list[int]:
+    """The steps the loss table shows: evenly spaced from 0 to `steps`, both included, no repeats; with
+    evaluate_every > 1, multiples of it (where the loss was evaluated) and the last step."""
     if steps == 0:
         return [0]
-    return sorted({round(i * steps / (rows - 1)) for i in range(rows)})
+    return sorted({every * round(i * steps / (rows - 1) / every) for i in range(rows - 1)} | {steps})
 
 
 def concat_histories(parts):
@@ -245,6 +246,11 @@ def concat_histories(parts):
             diverged_at = offset + h.diverged_at
             break
         offset += len(h.learning_rate)
+    # where the whole-set metrics were evaluated (evaluate_every): None when every step was, in every part
+    evaluated = None
+    if any(h.evaluated is not None for h in parts):
+        masks = [np.ones(len(h.loss), dtype=bool) if h.evaluated is None else h.evaluated for h in parts]
+        evaluated = np.concatenate([masks[0]] + [m[1:] for m in masks[1:]])
     return History(
         loss=per_theta("loss"),
         test_loss=per_theta("test_loss"),
@@ -256,10 +262,11 @@ def concat_histories(parts):
         clip_before=per_step("clip_before"),
         clip_after=per_step("clip_after"),
         diverged_at=diverged_at,
+        evaluated=evaluated,
     )
 
 
-def train_with_progress(spec, steps: int, on_chunk=None):
+def train_with_progress(spec, steps: int, on_chunk=None, evaluate_every: int = 1):
     """Every contestant trained `steps` steps, as engine.experiment.train_runs does, in chunks so that a caller can
     show progress: on_chunk(t0, t1, histories) after each chunk (one History of steps t0..t1 per contestant).
     Returns [(History, final theta)] per contestant.
@@ -274,7 +281,10 @@ def train_with_progress(spec, steps: int, on_chunk=None):
         (batch_size, members, trainer_for(prep, members, batch_size, steps, start(prep, len(members))))
         for batch_size, members in groups(spec).items()
     ]
-    stops = sorted(set(table_steps(steps)) | set(range(0, steps, max(1, steps // 100))) | {steps})
+    # chunk ends are evaluated steps (StackedTrainer.run): with evaluate_every > 1 they are its multiples, so the
+    # chunked run evaluates where one engine run would, and the table's rows are numbers
+    stride = evaluate_every * max(1, -(-max(1, steps // 100) // evaluate_every))
+    stops = sorted(set(table_steps(steps, every=evaluate_every)) | set(range(0, steps, stride)) | {steps})
     chunks = list(zip(stops[:-1], stops[1:])) or [(0, 0)]  # 0 steps: one empty chunk gives the metrics at theta_0
     parts = {k: [] for k in range(len(spec.optimizers))}
     diverged = set()
@@ -283,7 +293,7 @@ def train_with_progress(spec, steps: int, on_chunk=None):
         for _, members, trainer in trainers:
             if diverged.issuperset(members):
                 continue
-            for k, history in zip(members, trainer.run(t1 - t0)):
+            for k, history in zip(members, trainer.run(t1 - t0, evaluate_every=evaluate_every)):
                 parts[k].append(history)
                 latest[k] = history
                 if history.diverged_at is not None:
@@ -294,7 +304,7 @@ def train_with_progress(spec, steps: int, on_chunk=None):
     for batch_size, members, trainer in trainers:
         if diverged.intersection(members):
             trainer = trainer_for(prep, members, batch_size, steps, start(prep, len(members)))
-            for k, history in zip(members, trainer.run(steps)):
+            for k, history in zip(members, trainer.run(steps, evaluate_every=evaluate_every)):
                 parts[k] = [history]
         for i, k in enumerate(members):
             results[k] = (concat_histories(parts[k]), trainer.theta[i].copy())
@@ -311,9 +321,9 @@ class LossTable:
     """The loss curve as a text table, each row printed as soon as training reaches its step: the training loss of
     each contestant, or for a single contestant its loss, test loss and accuracies."""
 
-    def __init__(self, spec, steps: int, stream, progress: Progress):
+    def __init__(self, spec, steps: int, stream, progress: Progress, every: int = 1):
         self.names, self.steps, self.stream, self.progress = contestant_names(spec), steps, stream, progress
-        self.rows = set(table_steps(steps))
+        self.rows = set(table_steps(steps, every=every))
         self.columns = None
         self.width = 12
 
@@ -350,14 +360,16 @@ class LossTable:
         self.progress.draw(t1)
 
 
-def train_payload(spec, results, steps: int) -> dict:
+def train_payload(spec, results, steps: int, evaluate_every: int = 1) -> dict:
     """The answer of POST /api/v1/train (one optimizer) or /api/v1/race (several), field for field."""
     from engine.experiment import prepare
 
     from .payloads import history_payload
 
     prep = prepare(spec)
-    runs = [history_payload(spec, prep, k, history, theta) for k, (history, theta) in enumerate(results)]
+    runs = [
+        history_payload(spec, prep, k, history, theta, evaluate_every) for k, (history, theta) in enumerate(results)
+    ]
     ids = {"steps": steps, "spec_id": spec.id, "spec_token": spec.to_token()}
     return {**runs[0], **ids} if len(runs) == 1 else {"runs": runs, **ids}
 
@@ -370,21 +382,26 @@ def cmd_train(args) -> int:
     if steps is None:
         raise SpecFileError(f'{args.spec}: steps: give --steps N or a "steps" field')
     steps = whole_number(steps, "steps", args.spec)
+    every = d.get("evaluate_every", 1)
+    if whole_number(every, "evaluate_every", args.spec) < 1:
+        raise SpecFileError(f"{args.spec}: evaluate_every: must be at least 1 (got 0)")
     output = args.output or f"{output_stem(args.spec, spec)}.result.json"
     out = sys.stderr if output == "-" else sys.stdout  # the JSON owns stdout when it goes there
     progress = Progress(steps, sys.stderr, args.progress if args.progress is not None else sys.stderr.isatty())
-    table = None if args.quiet else LossTable(spec, steps, out, progress)
+    table = None if args.quiet else LossTable(spec, steps, out, progress, every)
     if table:
         layers = "-".join(str(n) for n in spec.network.layers)
         data = spec.data.dataset or "the given X, Y"
         print(f"training {layers} on {data} with {', '.join(table.names)}: {steps} steps (spec {spec.id})", file=out)
-    results = train_with_progress(spec, steps, table.on_chunk if table else lambda t0, t1, h: progress.draw(t1))
+    results = train_with_progress(
+        spec, steps, table.on_chunk if table else lambda t0, t1, h: progress.draw(t1), evaluate_every=every
+    )
     progress.close(steps)
     if table:
         for name, (history, _) in zip(table.names, results):
             if history.diverged_at is not None:
                 print(f"{name} diverged at step {history.diverged_at}: its loss is null from there on", file=out)
-    where = emit(dumps(train_payload(spec, results, steps)), output)
+    where = emit(dumps(train_payload(spec, results, steps, every)), output)
     if output != "-":
         print(f"wrote {where}", file=sys.stderr)
     return 0

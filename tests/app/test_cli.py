@@ -87,6 +87,24 @@ def test_train_in_chunks_equals_one_engine_run(body):
         np.testing.assert_array_equal(theta, whole.theta)
 
 
+@pytest.mark.anyio
+async def test_evaluate_every_in_a_spec_file_gives_the_api_answer(tmp_path, capsys, client):
+    """A mini-batch race with evaluate_every: the chunks end on its multiples, so the file is the API's answer."""
+    body = {**RACE, "steps": 67, "evaluate_every": 7}
+    spec_path = write(tmp_path, "sparse.json", body)
+    status, out, err = run(["train", spec_path, "-o", str(tmp_path / "result.json")], capsys)
+    assert status == 0, err
+    written = json.loads((tmp_path / "result.json").read_text())
+    answer = await client.post("/api/v1/race", json=body)
+    assert answer.status_code == 200, answer.text
+    assert written == answer.json()
+    mini = written["runs"][2]
+    assert mini["evaluate_every"] == 7 and written["runs"][0]["evaluate_every"] == 1
+    assert [t for t, v in enumerate(mini["loss"]) if v is not None] == [*range(0, 67, 7), 67]
+    rows = [line.split() for line in out.splitlines()[2:] if line.split() and line.split()[0].isdigit()]
+    assert all(int(r[0]) % 7 == 0 or int(r[0]) == 67 for r in rows) and "—" not in out  # every row a number
+
+
 def test_a_diverging_run_is_a_result(tmp_path, capsys, monkeypatch):
     spec_path = write(tmp_path, "bad-lr.json", DIVERGES)
     status, out, _ = run(["train", spec_path], capsys, tmp_path, monkeypatch)
