@@ -134,10 +134,10 @@ def parse_spec_file(path: str, raw: bytes) -> dict:
     return d
 
 
-def whole_number(value, name: str, path: str, high: int = MAX_CLI_STEPS) -> int:
-    """A whole number 0..high from the command line or the file, or SpecFileError naming it."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= high:
-        raise SpecFileError(f"{path}: {name}: must be a whole number from 0 to {high} (got {value!r})")
+def whole_number(value, name: str, path: str, high: int = MAX_CLI_STEPS, low: int = 0) -> int:
+    """A whole number low..high from the command line or the file, or SpecFileError naming it."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise SpecFileError(f"{path}: {name}: must be a whole number from {low} to {high} (got {value!r})")
     return value
 
 
@@ -382,9 +382,7 @@ def cmd_train(args) -> int:
     if steps is None:
         raise SpecFileError(f'{args.spec}: steps: give --steps N or a "steps" field')
     steps = whole_number(steps, "steps", args.spec)
-    every = d.get("evaluate_every", 1)
-    if whole_number(every, "evaluate_every", args.spec) < 1:
-        raise SpecFileError(f"{args.spec}: evaluate_every: must be at least 1 (got 0)")
+    every = whole_number(d.get("evaluate_every", 1), "evaluate_every", args.spec, low=1)
     output = args.output or f"{output_stem(args.spec, spec)}.result.json"
     out = sys.stderr if output == "-" else sys.stdout  # the JSON owns stdout when it goes there
     progress = Progress(steps, sys.stderr, args.progress if args.progress is not None else sys.stderr.isatty())

@@ -210,6 +210,13 @@ class TraceRequest(Strict):
     )
 
 
+# the network and data of the /train and /race examples in the OpenAPI docs
+SPIRAL_EXAMPLE = {
+    "network": {"layers": [2, 8, 8, 1], "activations": ["tanh", "tanh", "sigmoid"], "loss": "bce", "init": "he"},
+    "data": {"dataset": "spiral", "n": 200, "noise": 0.05},
+}
+
+
 class TrainRequest(ExperimentIn):
     """Train one optimizer for `steps` steps."""
 
@@ -220,13 +227,7 @@ class TrainRequest(ExperimentIn):
         json_schema_extra={
             "examples": [
                 {
-                    "network": {
-                        "layers": [2, 8, 8, 1],
-                        "activations": ["tanh", "tanh", "sigmoid"],
-                        "loss": "bce",
-                        "init": "he",
-                    },
-                    "data": {"dataset": "spiral", "n": 200, "noise": 0.05},
+                    **SPIRAL_EXAMPLE,
                     "optimizer": {"name": "adam", "lr": 0.01},
                     "steps": 500,
                     "seed": 0,
@@ -246,13 +247,7 @@ class RaceRequest(ExperimentIn):
         json_schema_extra={
             "examples": [
                 {
-                    "network": {
-                        "layers": [2, 8, 8, 1],
-                        "activations": ["tanh", "tanh", "sigmoid"],
-                        "loss": "bce",
-                        "init": "he",
-                    },
-                    "data": {"dataset": "spiral", "n": 200, "noise": 0.05},
+                    **SPIRAL_EXAMPLE,
                     "optimizers": [
                         {"name": "sgd", "lr": 1.0},
                         {"name": "momentum", "lr": 1.0},

@@ -96,13 +96,10 @@ _SIGMOID_SIMD_FROM = 4096
 
 
 def _sigmoid(z, out):
-    """sigma(z) = 1 / (1 + e^-z) into `out`; e^-z may overflow to inf, which gives 0 as it should (errstate is off)."""
+    """sigma(z) = 1 / (1 + e^-z) into `out`: expit on small arrays, else _sigmoid_via_exp with `out` as its scratch."""
     if z.size < _SIGMOID_SIMD_FROM:
         return expit(z, out=out)
-    np.negative(z, out=out)
-    np.exp(out, out=out)
-    out += 1.0
-    return np.divide(1.0, out, out=out)
+    return _sigmoid_via_exp(z, out, out)
 
 
 # A sigmoid output with the BCE loss, from this many values: the output keeps e^-z, and the loss summary takes
@@ -112,8 +109,9 @@ def _sigmoid(z, out):
 _BCE_SHARED_EXP_FROM = 1024
 
 
-def _sigmoid_keeping_exp(z, out, e):
-    """sigma(z) into `out` as _sigmoid computes it, leaving e^-z in `e` for the BCE summary."""
+def _sigmoid_via_exp(z, out, e):
+    """sigma(z) = 1 / (1 + e^-z) into `out` in four SIMD calls, e^-z computed in `e` (`out` itself, or a buffer the
+    BCE summary reads it from); e^-z may overflow to inf, which gives 0 as it should (errstate is off)."""
     np.negative(z, out=e)
     np.exp(e, out=e)
     np.add(e, 1.0, out=out)
@@ -180,7 +178,7 @@ class _Pass:
         self.K, self.mb = K, mb
         self.plan = None  # StackedTrainer._plan fills it in
         shared_exp = net.loss == "bce" and net.activations[-1] == "sigmoid" and n_L * mb >= _BCE_SHARED_EXP_FROM
-        # e^-z^L, see _sigmoid_keeping_exp: (K, n_L, mb) for the summary, `exp_neg_z_out` the forward's view of it
+        # e^-z^L, see _sigmoid_via_exp: (K, n_L, mb) for the summary, `exp_neg_z_out` the forward's view of it
         self.exp_neg_z = np.empty((K, n_L, mb)) if shared_exp else None
         self.exp_neg_z_out = one(self.exp_neg_z) if shared_exp else None
         self.x = np.ones((sizes[0] + 1, mb))  # [x; 1], shared by every contestant
@@ -422,7 +420,7 @@ class StackedTrainer:
                 forward[-1] = (l, W, x, z, lambda z, out, p=p: _softmax_columns(z, out, p.top, p.total), a)
             elif p.exp_neg_z is not None:  # a sigmoid output keeping e^-z for the BCE summary
                 l, W, x, z, _, a = forward[-1]
-                forward[-1] = (l, W, x, z, lambda z, out, p=p: _sigmoid_keeping_exp(z, out, p.exp_neg_z_out), a)
+                forward[-1] = (l, W, x, z, lambda z, out, p=p: _sigmoid_via_exp(z, out, p.exp_neg_z_out), a)
             backward = None
             if hasattr(p, "delta"):
                 backward = [

@@ -250,6 +250,7 @@ def race_context(spec: Experiment, steps: int) -> dict:
             if q not in quantities:
                 quantities.append(q)
     m_test = 0 if prep.X_test is None else int(prep.X_test.shape[0])
+    every = rv.evaluation_stride(spec, steps)
     query = urlencode({"spec": spec.to_token(), "steps": steps})
     return {
         "spec": spec,
@@ -267,8 +268,8 @@ def race_context(spec: Experiment, steps: int) -> dict:
         "loss_title": rv.LOSS_TITLES.get(prep.net.loss, prep.net.loss),
         "data_text": f"{prep.X.shape[0]} training rows"
         + (f", {m_test} test rows" if m_test else ", no test set (every row trains)")
-        + (f"; {note}" if (note := rv.evaluation_note(rv.evaluation_stride(spec, steps))) else ""),
-        "every": rv.evaluation_stride(spec, steps),  # > 1: the mini-batch losses are drawn at every `every` steps
+        + (f"; {rv.evaluation_note(every)}" if every > 1 else ""),
+        "every": every,  # > 1: the mini-batch losses are drawn at every `every` steps
         "network_text": f"{'-'.join(map(str, prep.net.layers))} · {', '.join(prep.net.activations)} · "
         f"{rv.LOSS_TITLES.get(prep.net.loss, prep.net.loss)} · init {spec.network.init} · "
         f"{prep.net.n_params} parameters",

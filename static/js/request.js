@@ -27,15 +27,22 @@ async function parse(response) {
   return body;
 }
 
-async function send(url, init) {
-  let response;
+// fetch, with a network failure as an ApiError (an abort stays an AbortError)
+async function reach(url, init) {
   try {
-    response = await fetch(url, init);
+    return await fetch(url, init);
   } catch (err) {
     if (err.name === "AbortError") throw err;
     throw new ApiError(0, ["The server cannot be reached."]);
   }
-  return parse(response);
+}
+
+async function send(url, init) {
+  return parse(await reach(url, init));
+}
+
+function postInit(body, signal) {
+  return { method: "POST", signal, headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) };
 }
 
 /** GET a JSON answer. */
@@ -54,13 +61,7 @@ export function postJSON(url, body, { signal } = {}) {
 
 /** POST a JSON body and get a file back: {blob, filename} (the filename from Content-Disposition). */
 export async function postBlob(url, body, { signal } = {}) {
-  let response;
-  try {
-    response = await fetch(url, { method: "POST", signal, headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
-  } catch (err) {
-    if (err.name === "AbortError") throw err;
-    throw new ApiError(0, ["The server cannot be reached."]);
-  }
+  const response = await reach(url, postInit(body, signal));
   if (!response.ok) return parse(response);
   const match = /filename="([^"]+)"/.exec(response.headers.get("content-disposition") || "");
   return { blob: await response.blob(), filename: match ? match[1] : "download" };
@@ -68,13 +69,7 @@ export async function postBlob(url, body, { signal } = {}) {
 
 /** POST and read a newline-delimited JSON stream, calling onEvent for each line as it arrives. */
 export async function postStream(url, body, onEvent, { signal } = {}) {
-  let response;
-  try {
-    response = await fetch(url, { method: "POST", signal, headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
-  } catch (err) {
-    if (err.name === "AbortError") throw err;
-    throw new ApiError(0, ["The server cannot be reached."]);
-  }
+  const response = await reach(url, postInit(body, signal));
   if (!response.ok) return parse(response);
   const reader = response.body.getReader();
   const decoder = new TextDecoder();
