@@ -3,6 +3,8 @@
 1. the engine: a race of 8 contestants x 1,000 steps on the spiral network against ONE SGD run and ONE Adam run of
    the same length (the contestants that share a batch size train as one stacked program, so a race of 8 costs far
    less than 8 runs); also the race as /race computes it (chunks, paths, every weight's optimizer state, landscape);
+   a GD-against-SGD race (mini-batch contestants) with its losses evaluated at the playback frames against every step;
+   and the optimizer-state tables the page receives, plain float32 against byte-shuffled, gzipped at level 1;
 2. the page: the time from pressing Start to the race fully drawn in Chromium, divided by the time the JSON API
    (POST /api/v1/race) takes for the same race (the issue's target: at most 1.5x);
 3. playback on 8 x 1,000: redraws per second at 1x (target 30), the script's cost of one forward frame, and a scrub
@@ -87,6 +89,66 @@ def engine_part(steps: int, blocks: int) -> None:
         f"  the race as /race computes it (state of every weight, landscape): {t['page'] * 1e3:.1f} ms, "
         f"{t['page'] / t['race']:.2f}x the race"
     )
+    mini_batch_part(steps, blocks)
+    state_encoding_part(steps)
+
+
+GD_SGD = [
+    {"name": "sgd", "lr": 0.3},
+    {"name": "sgd", "lr": 0.05, "batch_size": 1},
+    {"name": "sgd", "lr": 0.1, "batch_size": 16},
+    {"name": "adam", "lr": 0.01, "batch_size": 16},
+]
+
+
+def mini_batch_part(steps: int, blocks: int) -> None:
+    """The page's race with mini-batch contestants: whole-set losses at its frames (rv.evaluation_stride) against
+    at every step (the stride forced to 1)."""
+    race = spiral(GD_SGD)
+    stride = rv.evaluation_stride
+
+    def every_step():
+        rv.evaluation_stride = lambda spec, steps: 1
+        try:
+            rv.race(race, steps)
+        finally:
+            rv.evaluation_stride = stride
+
+    t = best_of(blocks, {"frames": lambda: rv.race(race, steps), "every": every_step})
+    print(f"GD, SGD (batch 1), SGD and Adam (batch 16), as /race computes it, {steps} steps:")
+    print(
+        f"  losses at the frames (every {stride(race, steps)} steps) {t['frames'] * 1e3:.1f} ms, at every step "
+        f"{t['every'] * 1e3:.1f} ms: {t['every'] / t['frames']:.2f}x"
+    )
+
+
+def state_encoding_part(steps: int) -> None:
+    """The bytes and gzip time of the page's optimizer-state tables: plain float32 rows against rv._b64's weight-major,
+    byte-shuffled layout, both in base64 and gzipped at level 1 as the server sends them."""
+    import base64
+    import zlib
+
+    import numpy as np
+
+    result = rv.race(spiral(EIGHT), steps)
+    tables = [v for s in result.states for v in s.values()]
+    plain = "".join(base64.b64encode(np.ascontiguousarray(t, dtype="<f4").tobytes()).decode() for t in tables)
+    shuffled = "".join(rv._b64(t) for t in tables)
+    print(f"optimizer-state tables of the race of 8, {steps} steps ({len(plain) / 1e6:.2f} MB of base64):")
+    sizes = {}
+    for name, text in (("plain", plain), ("shuffled", shuffled)):
+        data = text.encode()
+        best = float("inf")
+        for _ in range(5):
+            started = time.process_time()
+            compressor = zlib.compressobj(1, zlib.DEFLATED, 31)
+            sent = compressor.compress(data) + compressor.flush()
+            best = min(best, time.process_time() - started)
+        sizes[name] = (len(sent), best)
+        print(f"  {name:9s} {len(sent) / 1e6:.2f} MB gzipped in {best * 1e3:.1f} ms")
+    (plain_bytes, plain_s), (shuffled_bytes, shuffled_s) = sizes["plain"], sizes["shuffled"]
+    fewer, faster = 1 - shuffled_bytes / plain_bytes, 1 - shuffled_s / plain_s
+    print(f"  shuffled: {fewer:.0%} fewer bytes, {faster:.0%} less gzip time")
 
 
 def main(argv=None):

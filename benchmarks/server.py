@@ -13,7 +13,8 @@ the end. Three parts:
    included. Bytes are as sent (gzip where the client accepts it, as browsers do) and raw. Cases:
    * /step, spiral 2-8-8-1: the page's stage fragment (what htmx asks for on every key press: `HX-Request`,
      `HX-Target: stage`), at t=0 for a new experiment (nothing cached: data, theta_0, the step), at t=0 again, then
-     t -> t+1 (the checkpoint cache holds t: one step); also /api/v1/step's full record, and with samples/parts;
+     t -> t+1 (the checkpoint cache holds t: one step), with the route's function called in this process between
+     the requests (the handler alone, no HTTP or middleware); also /api/v1/step's full record, and with samples/parts;
    * /step, digits 64-128-64-10 (256 rows, relu/softmax, Adam): every phase of a step as the page asks for it, and
      the API's full record against samples=[0] with parts;
    * /api/v1/train, spiral, 500 steps, against `engine.experiment.train_runs` in this process (CPU time, best of
@@ -193,6 +194,25 @@ def phase_slugs(layers: int) -> list[str]:
     )
 
 
+def in_process_step_handler(tok: str):
+    """A callable that renders the next step's stage fragment of `tok` by calling the /step route's function
+    directly (t = 0 first, then t + 1 on every call): the handler's own cost, without HTTP or middleware."""
+    from starlette.requests import Request
+
+    from app.routes.step_page import step_page
+
+    headers = [(k.lower().encode(), v.encode()) for k, v in FRAGMENT.items()]
+    state = {"t": 0}
+
+    def call():
+        request = Request({"type": "http", "method": "GET", "path": "/step", "headers": headers, "query_string": b""})
+        step_page(request, spec=tok, t=state["t"], phase="z1", sample=1, unit=1, T=None, detail="", note="")
+        state["t"] += 1
+
+    call()  # t = 0: the new experiment's data, theta_0 and loss curve, not counted
+    return call
+
+
 def part_cost(base: str, pid: int, quick: bool) -> tuple[list[dict], list[str]]:
     n = 5 if quick else 30
     c = Cost(base, pid)
@@ -211,7 +231,15 @@ def part_cost(base: str, pid: int, quick: bool) -> tuple[list[dict], list[str]]:
     c.measure("/step fragment, spiral, t=0 again", [get(step_url(spiral_tok, 0)) for _ in range(n)])
     fresh = token(with_seed(SPIRAL, 7))
     c.client.get(step_url(fresh, 0), headers=FRAGMENT)
-    c.measure("/step fragment, spiral, t -> t+1", [get(step_url(fresh, t)) for t in range(1, n + 1)])
+    # interleaved: the same handler called in this process on another new experiment (no HTTP, no middleware)
+    handler_step = in_process_step_handler(token(with_seed(SPIRAL, 8)))
+    frag = c.measure(
+        "/step fragment, spiral, t -> t+1", [get(step_url(fresh, t)) for t in range(1, n + 1)], between=handler_step
+    )
+    notes.append(
+        f"/step fragment t -> t+1: {frag['cpu_ms']:.1f} ms of server CPU, of which the handler alone (called in "
+        f"this process, interleaved) {frag['between_ms']:.1f} ms"
+    )
     c.measure("/step full page, spiral, t -> t+1", [get(step_url(fresh, t), {}) for t in range(n + 1, 2 * n + 1)])
     api = lambda body: ("POST", "/api/v1/step", body, {})  # noqa: E731
     c.measure("/api/v1/step full record, spiral, t -> t+1", [api({"spec": SPIRAL, "t": t}) for t in range(1, n + 1)])
